@@ -1,8 +1,8 @@
 """Joint sets of Penn Action (13), Sub-JHMDB (15) and MPII (16), exactly as in `docs/protocol.md`.
 
-A `JointSet` carries everything that depends on the joint order: names, left/right flip pairs, the skeleton edges
-used for drawing, the seven table groups of the paper (Head Sho Elb Wri Hip Knee Ank), the torso pair used by
-torso-normalized PCK, and whether PCK counts only visible joints.
+A `JointSet` carries everything that depends on the joint order: names, left/right flip pairs, the skeleton
+edges used for drawing, the seven table groups of the paper (Head Sho Elb Wri Hip Knee Ank), the torso pair
+used by torso-normalized PCK, and whether PCK counts only visible joints.
 """
 
 from __future__ import annotations
@@ -115,10 +115,11 @@ MPII = JointSet(
     names=_MPII,
     edges=_edges(
         _MPII,
-        [("r_ankle", "r_knee"), ("r_knee", "r_hip"), ("r_hip", "pelvis"), ("pelvis", "l_hip"), ("l_hip", "l_knee"),
-         ("l_knee", "l_ankle"), ("pelvis", "thorax"), ("thorax", "upper_neck"), ("upper_neck", "head_top"),
-         ("r_wrist", "r_elbow"), ("r_elbow", "r_shoulder"), ("r_shoulder", "thorax"), ("thorax", "l_shoulder"),
-         ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist")],
+        [("r_ankle", "r_knee"), ("r_knee", "r_hip"), ("r_hip", "pelvis"), ("pelvis", "l_hip"),
+         ("l_hip", "l_knee"), ("l_knee", "l_ankle"), ("pelvis", "thorax"), ("thorax", "upper_neck"),
+         ("upper_neck", "head_top"), ("r_wrist", "r_elbow"), ("r_elbow", "r_shoulder"),
+         ("r_shoulder", "thorax"), ("thorax", "l_shoulder"), ("l_shoulder", "l_elbow"),
+         ("l_elbow", "l_wrist")],
     ),  # fmt: skip
     groups={
         "Head": (_MPII.index("head_top"),),

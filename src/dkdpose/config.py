@@ -1,0 +1,174 @@
+"""Run configuration: flat YAML sections mapped onto dataclasses.
+
+A config file has up to four sections (`data`, `model`, `train`, `eval`), each a flat mapping of keys to
+values. No inheritance and no includes: what a run used is what its `config.yaml` says. Unknown sections or
+keys, and values
+of the wrong type, are refused with a message naming the file and the key. `--set section.key=value` overrides
+one key (the value is parsed as YAML, so `--set train.epochs=3` gives an int).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from dkdpose.errors import InputError
+
+VARIANTS = ("dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline", "lstm_pm")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "penn_action"  # penn_action | sub_jhmdb | mpii
+    root: str = ""  # the dataset folder, in its original on-disk layout
+    split: int = 1  # Sub-JHMDB split (1-3)
+    mpii_json: str = ""  # MPII only: the annotation JSON (images under root/images)
+    mpii_target: str = (
+        "penn_action"  # MPII only: the joint set the MPII joints are mapped to for pre-training
+    )
+    input_size: int = 256  # square network input, pixels
+    sigma: float = 2.0  # Gaussian sigma of the target heatmaps, in heatmap cells
+    clip_length: int = 5  # frames per training clip (1 = single-frame training)
+    val_videos: int = 0  # train videos held out for validation (best.pt); 0 = none
+    workers: int = 2  # DataLoader workers
+    augment: bool = True
+
+
+@dataclass
+class ModelConfig:
+    name: str = "dkd_r18"  # a name understood by dkdpose.models.build.build_model
+    initializer: str = "resnet101"  # backbone of the pose initializer P (DKD models)
+    kernel_size: int = 7  # S, the spatial size of the kernel bases
+    channels: int = 256  # C, the feature / kernel-base channels
+    pretrained: str = ""  # ImageNet weights for the backbones: a file, "torchvision", or "" for none
+    init_initializer: str = ""  # stage-1 checkpoint whose single-frame network initializes P
+    init_encoder: str = ""  # stage-1 checkpoint whose backbone + deconv head initialize F
+
+
+@dataclass
+class TrainConfig:
+    variant: str = "dkd"  # one of VARIANTS
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 5e-4
+    lr_milestones: list[int] = field(default_factory=lambda: [15, 25])
+    lr_factor: float = 0.1
+    optimizer: str = "rmsprop"  # rmsprop (the paper) | adam
+    eta: float = 0.1  # weight of the adversarial term in L_G (Eqn. 5)
+    gamma: float = 0.1  # update rate of lambda (Eqn. 7)
+    steps_per_epoch: int = 0  # 0 = one pass over the clips
+    log_every: int = 20
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "none"  # none | bf16 | fp16 (CUDA only)
+    channels_last: bool = False
+    sync_bn: bool = False  # DDP only
+
+
+@dataclass
+class EvalConfig:
+    scales: list[float] = field(default_factory=lambda: [1.0])
+    flip: bool = False
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a field's type hint; ints are accepted for floats."""
+    origin = getattr(hint, "__origin__", None)
+    if origin is list:
+        (item,) = hint.__args__
+        if not isinstance(value, list):
+            raise InputError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, where) for v in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and value is None:
+        return ""
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise InputError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _apply(cfg: RunConfig, section: str, key: str, value: Any, source: str) -> None:
+    sections = {f.name for f in dataclasses.fields(RunConfig)}
+    if section not in sections:
+        raise InputError(f"{source}: unknown section {section!r} (sections: {', '.join(sorted(sections))})")
+    sub = getattr(cfg, section)
+    hints = get_type_hints(type(sub))
+    if key not in hints:
+        raise InputError(f"{source}: unknown key {section}.{key} (keys: {', '.join(sorted(hints))})")
+    setattr(sub, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
+    """Build a RunConfig from {section: {key: value}}; unknown keys are refused."""
+    cfg = RunConfig()
+    if not isinstance(d, dict):
+        raise InputError(f"{source}: expected a mapping of sections, got {type(d).__name__}")
+    for section, values in d.items():
+        if not isinstance(values, dict):
+            raise InputError(f"{source}: section {section!r} must be a mapping of keys to values")
+        for key, value in values.items():
+            _apply(cfg, section, key, value, source)
+    validate(cfg, source)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config and apply `section.key=value` overrides."""
+    path = Path(path)
+    try:
+        d = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    for item in overrides or []:
+        name, sep, raw = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not sep or not dot:
+            raise InputError(f"--set {item!r}: expected section.key=value")
+        d.setdefault(section, {})
+        if not isinstance(d[section], dict):
+            raise InputError(f"{path}: section {section!r} must be a mapping")
+        d[section][key] = yaml.safe_load(raw)
+    return from_dict(d, str(path))
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    from dkdpose.atomic import write_text
+
+    write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def validate(cfg: RunConfig, source: str = "config") -> None:
+    """Cross-field checks that a type hint cannot express."""
+    t, d = cfg.train, cfg.data
+    if t.variant not in VARIANTS:
+        raise InputError(f"{source}: train.variant {t.variant!r} is not one of {', '.join(VARIANTS)}")
+    if d.dataset not in ("penn_action", "sub_jhmdb", "mpii"):
+        raise InputError(f"{source}: data.dataset {d.dataset!r} is not penn_action, sub_jhmdb or mpii")
+    if d.input_size % 8 or d.input_size < 32:
+        raise InputError(f"{source}: data.input_size must be a multiple of 8 and >= 32, got {d.input_size}")
+    if d.clip_length < 1 or t.epochs < 1 or t.batch_size < 1:
+        raise InputError(f"{source}: clip_length, epochs and batch_size must be >= 1")
+    if t.amp not in ("none", "bf16", "fp16"):
+        raise InputError(f"{source}: train.amp must be none, bf16 or fp16, got {t.amp!r}")
+    if t.optimizer not in ("rmsprop", "adam"):
+        raise InputError(f"{source}: train.optimizer must be rmsprop or adam, got {t.optimizer!r}")
+    if t.variant in ("dkd", "no_tat", "no_pkd", "sat", "lstm") and d.clip_length < 2:
+        raise InputError(f"{source}: variant {t.variant!r} needs data.clip_length >= 2")

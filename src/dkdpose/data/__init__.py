@@ -1,0 +1,1 @@
+"""Dataset readers, clip sampling, transforms and the heatmap codec."""

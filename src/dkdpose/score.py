@@ -1,0 +1,74 @@
+"""`dkdpose score`: score a predictions file against a dataset's ground truth with the PCK protocol.
+
+Penn Action scores its `test` subset (the `train == -1` videos); Sub-JHMDB the test videos of one split
+(default 1). The result is the score dict of `docs/protocol.md` (see `dkdpose.metrics.PCKAccumulator.score`);
+`format_table` renders it like the paper's tables (Head Sho Elb Wri Hip Knee Ank Mean; one row per
+normalization).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from dkdpose.atomic import write_json
+from dkdpose.data.readers import read_records
+from dkdpose.errors import InputError
+from dkdpose.metrics import NORMS, PCKAccumulator
+from dkdpose.predictions import SCORED_DATASETS, check_predictions, read_predictions
+from dkdpose.skeleton import GROUP_NAMES, get_joint_set
+
+log = logging.getLogger(__name__)
+
+
+def score_predictions(
+    dataset: str, root: str | Path, predictions_path: str | Path, split: int | None = None, alpha: float = 0.2
+) -> dict:
+    """Score `predictions_path` on the test videos of `dataset` under `root`: the protocol's score dict.
+
+    `split` (Sub-JHMDB only) defaults to 1; `alpha` is the PCK threshold. Bad input raises InputError.
+    """
+    if dataset not in SCORED_DATASETS:
+        raise InputError(f"cannot score dataset {dataset!r}; choose one of {', '.join(SCORED_DATASETS)}")
+    if split is not None and dataset != "sub_jhmdb":
+        raise InputError(f"--split applies to sub_jhmdb only, not {dataset}")
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise InputError(f"alpha must be a finite number >= 0, got {alpha}")
+    split = (split or 1) if dataset == "sub_jhmdb" else None
+    preds = read_predictions(predictions_path)  # first: cheap, and a typo in its path should fail fast
+    records = read_records(dataset, root, subset="test", split=split or 1)
+    if not records:
+        raise InputError(f"{root}: no test videos found for {dataset}")
+    check_predictions(preds, records, predictions_path, dataset)
+    acc = PCKAccumulator(get_joint_set(dataset))
+    for r in records:
+        acc.add(r.video_id, preds.keypoints[r.video_id], r.joints, r.visibility, r.boxes)
+    log.debug("scored %d videos, %d frames", len(records), acc.frames)
+    return acc.score(alpha, dataset, split)
+
+
+def format_table(score: dict) -> str:
+    """The paper-style table: a header line, then Head Sho Elb Wri Hip Knee Ank Mean per normalization."""
+    split = f" split {score['split']}" if score.get("split") is not None else ""
+    title = (
+        f"{score['dataset']}{split}: PCK@{score['alpha']:g}, {score.get('videos', '?')} videos, "
+        f"{score['frames']} frames, {score['joints_counted']} joints counted"
+    )
+    cols = (*GROUP_NAMES, "Mean")
+    lines = [title, f"{'':8}" + "".join(f"{c:>7}" for c in cols)]
+    for norm in NORMS:
+        groups = score[norm]["groups"]
+        lines.append(f"{norm:8}" + "".join(f"{_cell(groups[c]):>7}" for c in cols))
+    return "\n".join(lines)
+
+
+def write_score(path: str | Path, score: dict) -> None:
+    """Write the score JSON atomically, creating the parent folder if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, score)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -1,0 +1,54 @@
+import pytest
+
+from dkdpose.config import from_dict, load_config, save_config
+from dkdpose.errors import InputError
+
+
+def test_defaults_follow_the_paper():
+    cfg = from_dict({})
+    assert cfg.train.lr == 5e-4 and cfg.train.lr_milestones == [15, 25] and cfg.train.epochs == 40
+    assert cfg.train.eta == 0.1 and cfg.train.gamma == 0.1 and cfg.train.optimizer == "rmsprop"
+    assert cfg.data.clip_length == 5 and cfg.data.input_size == 256 and cfg.model.kernel_size == 7
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  root: /x\n  input_size: 128\ntrain:\n  lr: 1\n")
+    cfg = load_config(path, ["train.epochs=3", "data.root=/y", "train.lr_milestones=[1, 2]"])
+    assert cfg.data.root == "/y" and cfg.data.input_size == 128 and cfg.train.epochs == 3
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float) and cfg.train.lr_milestones == [1, 2]
+
+
+def test_round_trip(tmp_path):
+    cfg = from_dict({"train": {"variant": "no_tat", "epochs": 2}})
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+
+
+@pytest.mark.parametrize(
+    "d, words",
+    [
+        ({"train": {"epochs": 1, "nope": 3}}, "unknown key train.nope"),
+        ({"trian": {"epochs": 1}}, "unknown section 'trian'"),
+        ({"train": {"epochs": "three"}}, "train.epochs: expected int"),
+        ({"train": {"variant": "dkd2"}}, "train.variant 'dkd2'"),
+        ({"data": {"input_size": 100}}, "multiple of 8"),
+        ({"data": {"clip_length": 1}}, "clip_length >= 2"),
+        ({"train": "fast"}, "must be a mapping"),
+    ],
+)
+def test_refusals_name_the_key(d, words):
+    with pytest.raises(InputError, match=words):
+        from_dict(d, "c.yaml")
+
+
+def test_bad_override_and_missing_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {epochs: 1}\n")
+    with pytest.raises(InputError, match="section.key=value"):
+        load_config(path, ["epochs=2"])
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("train: [1, \n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
