@@ -1,10 +1,10 @@
 """Run configuration: flat YAML sections mapped onto dataclasses.
 
-A config file has up to four sections (`data`, `model`, `train`, `eval`), each a flat mapping of keys to
-values. No inheritance and no includes: what a run used is what its `config.yaml` says. Unknown sections or
-keys, and values
-of the wrong type, are refused with a message naming the file and the key. `--set section.key=value` overrides
-one key (the value is parsed as YAML, so `--set train.epochs=3` gives an int).
+A config file has up to five sections (`data`, `model`, `train`, `eval`, `synth`), each a flat mapping of keys
+to values; `synth` holds the `dkdpose synth` options that generate `data.root` when it does not exist yet.
+No inheritance and no includes: what a run used is what its `config.yaml` says. Unknown sections or keys, and
+values of the wrong type, are refused with a message naming the file and the key. `--set section.key=value`
+overrides one key (the value is parsed as YAML, so `--set train.epochs=3` gives an int).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    synth: dict[str, Any] = field(default_factory=dict)  # `dkdpose synth` options that make data.root
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -107,6 +108,13 @@ def _apply(cfg: RunConfig, section: str, key: str, value: Any, source: str) -> N
     sections = {f.name for f in dataclasses.fields(RunConfig)}
     if section not in sections:
         raise InputError(f"{source}: unknown section {section!r} (sections: {', '.join(sorted(sections))})")
+    if section == "synth":  # the generator's own options, checked against its list
+        from dkdpose.data.synthetic.presets import OPTION_KEYS
+
+        if key not in OPTION_KEYS:
+            raise InputError(f"{source}: unknown key synth.{key} (keys: {', '.join(OPTION_KEYS)})")
+        cfg.synth[key] = value
+        return
     sub = getattr(cfg, section)
     hints = get_type_hints(type(sub))
     if key not in hints:
