@@ -1,0 +1,69 @@
+"""Pose kernel distillator Φ (paper section 3.2, Fig. 2c, Eqn. 1 with the factorization of Eqn. 6).
+
+Φ maps the previous frame's features and heatmaps, concat(f_t, h_t), to kernel *bases* k'_t of shape (B, C, S,
+S) in one feed-forward pass: three conv+BN+ReLU layers and two pooling layers. The second pooling is adaptive
+so that any input size gives S x S bases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def _pool_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
+    """(n_out, n_in) averaging matrix with the bins of `adaptive_avg_pool` (floor start, ceil end)."""
+    rows = torch.zeros(n_out, n_in, dtype=like.dtype, device=like.device)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, math.ceil((i + 1) * n_in / n_out)
+        rows[i, start:end] = 1.0 / (end - start)
+    return rows
+
+
+class AdaptiveAvgPool(nn.Module):
+    """Adaptive average pooling to (S, S), written as two matrix products.
+
+    Same numbers as `F.adaptive_avg_pool2d`, but exportable to ONNX when S does not divide the input size:
+    ONNX has no adaptive pooling, and the bins only depend on the static shape, so they become constants.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) -> (B, C, S, S)."""
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        rows, cols = _pool_matrix(h, self.size, x), _pool_matrix(w, self.size, x)
+        return rows @ x @ cols.transpose(0, 1)  # (S, h) @ (B, C, h, w) @ (w, S)
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class KernelDistillator(nn.Module):
+    """Φ: concat(f_t (B, C, h, w), h_t (B, K, h, w)) -> kernel bases k'_t (B, C, S, S).
+
+    Layers: conv-BN-ReLU at h x w, 2x2 max-pool, two conv-BN-ReLU at h/2 x w/2, adaptive avg-pool to S x S.
+    """
+
+    def __init__(self, channels: int = 256, num_joints: int = 13, kernel_size: int = 7):
+        super().__init__()
+        self.layers = nn.Sequential(
+            *_conv_bn_relu(channels + num_joints, channels),
+            nn.MaxPool2d(2),
+            *_conv_bn_relu(channels, channels),
+            *_conv_bn_relu(channels, channels),
+            AdaptiveAvgPool(kernel_size),
+        )
+        self.kernel_size = kernel_size
+
+    def forward(self, features: Tensor, heatmaps: Tensor) -> Tensor:
+        return self.layers(torch.cat([features, heatmaps], dim=1))

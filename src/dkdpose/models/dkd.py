@@ -1,0 +1,244 @@
+"""The video pose models of the paper (section 3.2, Fig. 2a, Tables 1-2): DKD, its ablations, the Baseline.
+
+Every model here has the same API:
+
+- `forward(clip)`: clip (B, T, 3, H, W) -> heatmaps (B, T, K, H/8, W/8), differentiable through time
+  (training).
+- `init_stream(frame)` -> `(heat, state)` and `step(frame, state)` -> `(heat, state)`: frame (B, 3, H, W),
+  heat (B, K, H/8, W/8), state a tuple of tensors. Stepping through a clip gives `forward`'s heatmaps (eval
+  mode).
+- `single_frame(frame)`: (B, 3, H, W) -> (B, K, H/8, W/8), the network pre-trained in stage 1.
+- `initializer` (P), `encoder` (F), `distillator` (Φ) attributes (None where a model has no such part) and
+  `load_initializer_state` / `load_encoder_state` to start from a stage-1 single-frame checkpoint.
+
+Models:
+- `BaselinePose`: SimpleBaseline on every frame (stateless).
+- `DKD`: P on frame 1; then Φ(f_t, h_t) -> kernel bases, matched against f_{t+1} = F(I_{t+1}) (Eqns. 1, 2, 6).
+- `DKDNoPKD` (w/o-PKD): P on frame 1, then F + a static 1x1 classifier (no distillator, stateless).
+- `DKDConvLSTM` (w-LSTM): P on frame 1, then a ConvLSTM over concat(f_t, h_{t-1}) instead of Φ and matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from dkdpose.checkpoint import load_state_dict_checked
+from dkdpose.errors import InputError
+from dkdpose.models.backbone import DECONV_CHANNELS, PoseBackbone, SimpleBaseline
+from dkdpose.models.convlstm import ConvLSTMCell
+from dkdpose.models.distillator import KernelDistillator
+from dkdpose.models.matching import KernelMatching
+
+State = tuple[Tensor, ...]
+
+# Prefixes under which a single-frame network (SimpleBaseline) sits in the models of this module.
+_SINGLE_FRAME_PREFIXES = ("net.", "initializer.")
+
+
+def single_frame_state(state_dict: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
+    """The SimpleBaseline weights inside a Baseline (`net.*`) or DKD-family (`initializer.*`) state dict."""
+    for prefix in _SINGLE_FRAME_PREFIXES:
+        sub = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if sub:
+            return sub
+    raise InputError(f"{source}: holds no single-frame pose network (no 'net.*' or 'initializer.*' weights)")
+
+
+class _VideoPoseModel(nn.Module):
+    """Shared parts: the stage-1 loaders and `single_frame` (P, or the Baseline's network)."""
+
+    initializer: SimpleBaseline
+    encoder: PoseBackbone
+    distillator: nn.Module | None  # set in __init__: a class-level None would shadow the registered submodule
+
+    def single_frame(self, frame: Tensor) -> Tensor:
+        """(B, 3, H, W) -> (B, K, H/8, W/8) with the single-frame network (P, or the Baseline's network)."""
+        return self.initializer(frame)
+
+    def load_initializer_state(
+        self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict"
+    ) -> None:
+        """Copy a stage-1 single-frame network (Baseline or DKD family) into P (InputError on mismatch)."""
+        load_state_dict_checked(self.initializer, single_frame_state(state_dict, str(source)), str(source))
+
+    def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
+        """Copy backbone + deconv head of a stage-1 single-frame network into F (InputError on mismatch)."""
+        sub = single_frame_state(state_dict, str(source))
+        feats = {k.removeprefix("features."): v for k, v in sub.items() if k.startswith("features.")}
+        load_state_dict_checked(self.encoder, feats, str(source))
+
+
+class BaselinePose(_VideoPoseModel):
+    """Single-frame Baseline(ResNet-x) applied to every frame independently; its stream state is ()."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        depth: int = 18,
+        channels: int = DECONV_CHANNELS,
+        pretrained: str | Path | None = None,
+    ):
+        super().__init__()
+        self.net = SimpleBaseline(num_joints, depth, channels, pretrained=pretrained)
+        self.distillator = None
+
+    @property
+    def initializer(self) -> SimpleBaseline:  # stage 1 trains the whole network
+        return self.net
+
+    @property
+    def encoder(self) -> PoseBackbone:
+        return self.net.features
+
+    def forward(self, clip: Tensor) -> Tensor:
+        """(B, T, 3, H, W) -> (B, T, K, H/8, W/8)."""
+        return self.net(clip.flatten(0, 1)).unflatten(0, clip.shape[:2])
+
+    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
+        return self.net(frame), ()
+
+    def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.net(frame), ()
+
+
+class _InitializedVideoModel(_VideoPoseModel):
+    """P (SimpleBaseline, default ResNet-101) on the first frame, F (PoseBackbone) on every later frame."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        encoder_depth: int,
+        initializer_depth: int,
+        channels: int,
+        pretrained: str | Path | None,
+    ):
+        super().__init__()
+        # P and F share the head width C: stage-1 Baselines built with one `channels` value initialize both.
+        self.initializer = SimpleBaseline(num_joints, initializer_depth, channels, pretrained=pretrained)
+        self.encoder = PoseBackbone(encoder_depth, channels, pretrained=pretrained)
+        self.distillator = None  # DKD replaces it with Φ
+
+    def _encode_clip(self, clip: Tensor) -> Tensor:
+        """F on all frames as one batch: (B, T, 3, H, W) -> (B, T, C, H/8, W/8)."""
+        return self.encoder(clip.flatten(0, 1)).unflatten(0, clip.shape[:2])
+
+
+class DKD(_InitializedVideoModel):
+    """Dynamic Kernel Distillation; stream state (k'_t,): the kernel bases (B, C, S, S) for the next frame."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        encoder_depth: int = 18,
+        initializer_depth: int = 101,
+        channels: int = DECONV_CHANNELS,
+        kernel_size: int = 7,
+        pretrained: str | Path | None = None,
+    ):
+        super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
+        self.distillator = KernelDistillator(channels, num_joints, kernel_size)
+        self.matching = KernelMatching(channels, num_joints, kernel_size)
+
+    def forward(self, clip: Tensor) -> Tensor:
+        """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); h_t feeds Φ undetached (gradients flow through time)."""
+        feats = self._encode_clip(clip)  # (B, T, C, h, w)
+        heat = self.initializer(clip[:, 0])
+        out = [heat]
+        for t in range(1, clip.shape[1]):
+            heat = self.matching(feats[:, t], self.distillator(feats[:, t - 1], heat))
+            out.append(heat)
+        return torch.stack(out, dim=1)
+
+    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
+        """h_1 = P(I_1) and the kernel bases Φ(F(I_1), h_1) for frame 2."""
+        heat = self.initializer(frame)
+        return heat, (self.distillator(self.encoder(frame), heat),)
+
+    def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
+        """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2."""
+        feats = self.encoder(frame)
+        heat = self.matching(feats, state[0])
+        return heat, (self.distillator(feats, heat),)
+
+
+class DKDNoPKD(_InitializedVideoModel):
+    """DKD w/o-PKD: P on frame 1, then F + a static 1x1 classifier per frame; stream state ()."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        encoder_depth: int = 18,
+        initializer_depth: int = 101,
+        channels: int = DECONV_CHANNELS,
+        pretrained: str | Path | None = None,
+    ):
+        super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
+        self.classifier = nn.Conv2d(channels, num_joints, kernel_size=1)
+
+    def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
+        """F and the classifier come from the same stage-1 single-frame network."""
+        super().load_encoder_state(state_dict, source)
+        sub = single_frame_state(state_dict, str(source))
+        cls = {k.removeprefix("classifier."): v for k, v in sub.items() if k.startswith("classifier.")}
+        load_state_dict_checked(self.classifier, cls, str(source))
+
+    def forward(self, clip: Tensor) -> Tensor:
+        first = self.initializer(clip[:, 0]).unsqueeze(1)
+        rest = self.classifier(self._encode_clip(clip[:, 1:]).flatten(0, 1)).unflatten(0, (clip.shape[0], -1))
+        return torch.cat([first, rest], dim=1)
+
+    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
+        return self.initializer(frame), ()
+
+    def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.classifier(self.encoder(frame)), ()
+
+
+class DKDConvLSTM(_InitializedVideoModel):
+    """DKD w-LSTM: a ConvLSTM over concat(f_t, h_{t-1}) replaces Φ and matching; state (h_t, hidden, cell)."""
+
+    def __init__(
+        self,
+        num_joints: int,
+        encoder_depth: int = 34,
+        initializer_depth: int = 101,
+        channels: int = DECONV_CHANNELS,
+        hidden_channels: int = 256,
+        pretrained: str | Path | None = None,
+    ):
+        super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
+        self.lstm = ConvLSTMCell(channels + num_joints, hidden_channels, kernel_size=3)
+        self.classifier = nn.Sequential(
+            nn.Conv2d(hidden_channels, num_joints, kernel_size=1, bias=False), nn.BatchNorm2d(num_joints)
+        )
+
+    def _start(self, feats: Tensor, heat: Tensor) -> State:
+        """Memory after frame 1: the LSTM reads (f_1, h_1) from a zero state."""
+        x = torch.cat([feats, heat], dim=1)
+        return (heat, *self.lstm(x, self.lstm.zero_state(x)))
+
+    def _advance(self, feats: Tensor, state: State) -> tuple[Tensor, State]:
+        heat, hidden, cell = state
+        hidden, cell = self.lstm(torch.cat([feats, heat], dim=1), (hidden, cell))
+        heat = self.classifier(hidden)
+        return heat, (heat, hidden, cell)
+
+    def forward(self, clip: Tensor) -> Tensor:
+        feats = self._encode_clip(clip)
+        heat = self.initializer(clip[:, 0])
+        state, out = self._start(feats[:, 0], heat), [heat]
+        for t in range(1, clip.shape[1]):
+            heat, state = self._advance(feats[:, t], state)
+            out.append(heat)
+        return torch.stack(out, dim=1)
+
+    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
+        heat = self.initializer(frame)
+        return heat, self._start(self.encoder(frame), heat)
+
+    def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
+        return self._advance(self.encoder(frame), state)

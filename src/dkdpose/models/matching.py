@@ -1,0 +1,43 @@
+"""Matching of pose kernels against frame features (paper Eqn. 2 with the factorization of Eqn. 6).
+
+h_{t+1} = BN(U * (k'_t ⊛_depthwise (V * f_{t+1}))): a 1x1 conv V (C -> C), a per-sample dynamic depthwise S x
+S convolution with the distilled kernel bases k'_t, a 1x1 conv U (C -> K), then BatchNorm. The per-sample
+convolution is ONE grouped convolution with the batch folded into the channels, so it batches, compiles and
+exports.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dkdpose.errors import InputError
+
+
+def dynamic_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
+    """Convolve each sample's channels with its own S x S kernels ('same' padding, S odd).
+
+    x (B, C, h, w), kernels (B, C, S, S) -> (B, C, h, w); sample b only ever sees kernels[b].
+    """
+    b, c, h, w = x.shape
+    s = kernels.shape[-1]
+    # Fold the batch into the channel axis: groups = B*C turns B per-sample depthwise convs into one conv.
+    out = F.conv2d(x.reshape(1, b * c, h, w), kernels.reshape(b * c, 1, s, s), padding=s // 2, groups=b * c)
+    return out.view(b, c, h, w)
+
+
+class KernelMatching(nn.Module):
+    """features f (B, C, h, w) and kernel bases k' (B, C, S, S) -> heatmaps (B, K, h, w)."""
+
+    def __init__(self, channels: int = 256, num_joints: int = 13, kernel_size: int = 7):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise InputError(
+                f"kernel size S must be odd ('same' padding of the dynamic conv), got {kernel_size}"
+            )
+        self.V = nn.Conv2d(channels, channels, kernel_size=1, bias=False)
+        self.U = nn.Conv2d(channels, num_joints, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(num_joints)  # scales the responses of the dynamic kernels (paper 3.2)
+
+    def forward(self, features: Tensor, kernels: Tensor) -> Tensor:
+        return self.bn(self.U(dynamic_depthwise_conv(self.V(features), kernels)))

@@ -1,0 +1,277 @@
+"""The DKD model family: shapes, gradients, the dynamic convolution, streaming, ONNX export, weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dkdpose.errors import InputError
+from dkdpose.models.backbone import PoseBackbone, ResNetTrunk
+from dkdpose.models.build import MODEL_NAMES, build_model
+from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
+from dkdpose.models.distillator import AdaptiveAvgPool
+from dkdpose.models.matching import KernelMatching, dynamic_depthwise_conv
+
+K = 13
+SMALL = dict(initializer="resnet18", channels=16, lstm_hidden=16)  # tiny but complete models for a 2-core CPU
+VIDEO_KINDS = ["baseline_r18", "dkd_r18", "dkd_r18_no_pkd", "dkd_r18_lstm", "lstm_pm"]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _excite(model: nn.Module) -> nn.Module:
+    """Re-draw conv weights (fan-in scaled) and calibrate the BN statistics on random clips, so that every
+    layer's output is O(1) in eval mode (the real inits give ~0 heatmaps: comparisons would be vacuous)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+                fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.weight.shape[0] * 4
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(fan_in))
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration passes
+        model.train()
+        for _ in range(2):
+            model(torch.randn(2, 3, 3, 64, 64, generator=g))
+    return model.eval()
+
+
+def _stream(model: nn.Module, clip: torch.Tensor) -> torch.Tensor:
+    heat, state = model.init_stream(clip[:, 0])
+    out = [heat]
+    for t in range(1, clip.shape[1]):
+        heat, state = model.step(clip[:, t], state)
+        out.append(heat)
+    return torch.stack(out, dim=1)
+
+
+# --- shapes -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_maps_a_clip_to_stride8_heatmaps(name):
+    with torch.device("meta"):  # shapes only (real values: the streaming and gradient tests below)
+        model = build_model(name, K, **SMALL).eval()
+        clip = torch.randn(2, 3, 3, 64, 64)
+    with torch.no_grad():
+        out = model(clip)
+        heat, state = model.init_stream(clip[:, 0])
+        heat2, state2 = model.step(clip[:, 1], state)
+        single = model.single_frame(clip[:, 0])
+    assert out.shape == (2, 3, K, 8, 8)
+    assert heat.shape == heat2.shape == single.shape == (2, K, 8, 8)
+    assert isinstance(state, tuple) and all(isinstance(s, torch.Tensor) for s in state)
+    assert [s.shape for s in state] == [s.shape for s in state2]
+    if name.startswith("dkd") and "_" not in name[4:]:
+        assert [tuple(s.shape) for s in state] == [(2, 16, 7, 7)]  # the kernel bases (B, C, S, S)
+    if name.startswith("baseline") or name.endswith("no_pkd"):
+        assert state == ()
+
+
+def test_backbone_is_stride_8_with_256_channels_and_the_dkd_parts_are_exposed():
+    assert PoseBackbone(18)(torch.randn(1, 3, 64, 96)).shape == (1, 256, 8, 12)
+    model = build_model("dkd_r18", K, initializer="resnet18")
+    assert model.initializer.features.trunk.depth == 18 and model.encoder.trunk.depth == 18
+    assert model.distillator is not None and model.distillator.kernel_size == 7
+    with torch.device("meta"):
+        assert build_model("dkd_r34", K).initializer.features.trunk.depth == 101  # the paper's P by default
+        assert build_model("baseline_r18", K).distillator is None
+
+
+def test_discriminators_reconstruct_at_heatmap_resolution_and_train():
+    img0, img1 = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
+    h0, h1 = torch.rand(2, K, 8, 8), torch.rand(2, K, 8, 8)
+    temporal, spatial = (
+        TemporalDiscriminator(K, depth=18, channels=16),
+        SpatialDiscriminator(K, depth=18, channels=16),
+    )
+    d = temporal(img0, h0, img1, h1)
+    r = spatial(img0, h0)
+    assert d.shape == r.shape == (2, K, 8, 8)
+    (d.square().mean() + r.square().mean()).backward()
+    for net in (temporal, spatial):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+# --- gradients ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VIDEO_KINDS)
+def test_every_parameter_receives_a_gradient(name):
+    model = build_model(name, K, **SMALL).train()
+    model(torch.randn(2, 2, 3, 64, 64)).square().mean().backward()  # T=2: frame 2 uses every part
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_dkd_gradients_flow_through_time_into_the_initializer():
+    """h_1 = P(I_1) feeds Φ: the loss on frame 3 alone must reach P (no detach between steps)."""
+    model = build_model("dkd_r18", K, **SMALL).train()
+    model(torch.randn(2, 3, 3, 64, 64))[:, 2].square().mean().backward()
+    assert model.initializer.classifier.weight.grad.abs().sum() > 0
+    assert model.distillator.layers[0].weight.grad.abs().sum() > 0
+
+
+# --- the dynamic convolution --------------------------------------------------------------------------------
+
+
+def _per_sample_reference(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    s = kernels.shape[-1]
+    return torch.cat(
+        [
+            F.conv2d(x[b : b + 1], kernels[b].unsqueeze(1), padding=s // 2, groups=x.shape[1])
+            for b in range(len(x))
+        ]
+    )
+
+
+def test_grouped_dynamic_conv_equals_a_per_sample_loop():
+    x, kernels = torch.randn(3, 5, 9, 11), torch.randn(3, 5, 7, 7)
+    torch.testing.assert_close(dynamic_depthwise_conv(x, kernels), _per_sample_reference(x, kernels))
+
+
+def test_matching_module_equals_the_per_sample_formula():
+    match = KernelMatching(channels=8, num_joints=K, kernel_size=5).eval()
+    with torch.no_grad():  # a non-identity BatchNorm
+        (
+            match.bn.running_mean.uniform_(-1, 1),
+            match.bn.running_var.uniform_(0.5, 2),
+            match.bn.weight.uniform_(0.5, 2),
+        )
+    feats, kernels = torch.randn(3, 8, 10, 10), torch.randn(3, 8, 5, 5)
+    expected = match.bn(match.U(_per_sample_reference(match.V(feats), kernels)))
+    torch.testing.assert_close(match(feats, kernels), expected)
+
+
+def test_changing_sample_2_leaves_sample_1_unchanged():
+    x, kernels = torch.randn(2, 6, 9, 9), torch.randn(2, 6, 7, 7)
+    x2, kernels2 = x.clone(), kernels.clone()
+    x2[1], kernels2[1] = torch.randn(6, 9, 9), torch.randn(6, 7, 7)
+    a, b = dynamic_depthwise_conv(x, kernels), dynamic_depthwise_conv(x2, kernels2)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
+    assert not torch.allclose(a[1], b[1])
+
+    model = _excite(build_model("dkd_r18", K, **SMALL)).eval()
+    clip = torch.randn(2, 3, 3, 64, 64)
+    clip2 = clip.clone()
+    clip2[1] = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        out, out2 = model(clip), model(clip2)
+    torch.testing.assert_close(out[0], out2[0], rtol=0, atol=1e-6)
+    assert not torch.allclose(out[1], out2[1])
+
+
+def test_adaptive_pool_as_matrices_equals_torch():
+    pool = AdaptiveAvgPool(7)
+    for h, w in ((16, 16), (8, 12), (13, 7), (7, 7)):
+        x = torch.randn(2, 3, h, w)
+        torch.testing.assert_close(pool(x), F.adaptive_avg_pool2d(x, 7))
+
+
+# --- streaming ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VIDEO_KINDS)
+def test_streaming_equals_forward(name):
+    model = _excite(build_model(name, K, **SMALL)).eval()
+    clip = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        full, streamed = model(clip), _stream(model, clip)
+    assert full.abs().mean() > 1e-2  # non-trivial heatmaps, so the comparison means something
+    torch.testing.assert_close(streamed, full, rtol=0, atol=1e-5)
+
+
+def test_onnx_export_of_the_dkd_step_matches_torch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = _excite(build_model("dkd_r18", K, **SMALL)).eval()
+
+    class Step(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, frame, kernels):
+            heat, (nxt,) = self.m.step(frame, (kernels,))
+            return heat, nxt
+
+    frame = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        _, (kernels,) = model.init_stream(torch.randn(2, 3, 64, 64))
+        want = Step(model)(frame, kernels)
+    path = tmp_path / "step.onnx"
+    torch.onnx.export(
+        Step(model), (frame, kernels), str(path), dynamo=False, input_names=["frame", "kernels"]
+    )
+    onnx.checker.check_model(onnx.load(str(path)))
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"frame": frame.numpy(), "kernels": kernels.numpy()}
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
+
+
+# --- weights ------------------------------------------------------------------------------------------------
+
+
+def test_imagenet_weights_load_from_a_local_file_and_fail_clearly_otherwise(tmp_path, monkeypatch):
+    import torchvision
+
+    ref = torchvision.models.resnet18(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "r18.pth")
+    trunk = ResNetTrunk(18)
+    trunk.load_imagenet(tmp_path / "r18.pth")
+    torch.testing.assert_close(trunk.layer4[1].conv2.weight, ref.layer4[1].conv2.weight)
+
+    with pytest.raises(InputError, match="does not fit resnet34"):
+        ResNetTrunk(34).load_imagenet(tmp_path / "r18.pth")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    with pytest.raises(InputError, match=r"resnet18.*not found.*does not download"):
+        build_model("baseline_r18", K, pretrained="torchvision")
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(InputError, match="resnet18-f37072fd.pth"):
+        build_model("baseline_r18", K, pretrained=tmp_path / "weights")
+
+
+def test_stage1_single_frame_weights_initialize_p_and_f():
+    stage1 = build_model("baseline_r18", K, channels=16).state_dict()
+    model = build_model("dkd_r18", K, **SMALL)
+    model.load_initializer_state(stage1, source="stage1.pt")
+    model.load_encoder_state(stage1, source="stage1.pt")
+    torch.testing.assert_close(model.initializer.classifier.weight, stage1["net.classifier.weight"])
+    torch.testing.assert_close(model.encoder.trunk.conv1.weight, stage1["net.features.trunk.conv1.weight"])
+
+    other_k = build_model("baseline_r18", 15, channels=16).state_dict()
+    with pytest.raises(InputError, match=r"stage1\.pt.*shape mismatch"):
+        model.load_initializer_state(other_k, source="stage1.pt")
+    with pytest.raises(InputError, match=r"r34\.pt.*unexpected weights"):
+        model.load_initializer_state(
+            build_model("baseline_r34", K, channels=16).state_dict(), source="r34.pt"
+        )
+    with pytest.raises(InputError, match="no single-frame"):
+        model.load_encoder_state({"foo.weight": torch.zeros(1)}, source="x.pt")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("dkd_r152", {}, "unknown model"),
+        ("baseline_r18_lstm", {}, "unknown model"),
+        ("dkd_r18", {"kernel_size": 6}, "odd"),
+        ("dkd_r18", {"initializer": "vgg16"}, "unknown backbone"),
+        ("lstm_pm", {"pretrained": "torchvision"}, "do not apply"),
+        ("dkd_r18", {"input_size": 100}, "multiple of 8"),
+    ],
+)
+def test_bad_model_options_are_input_errors(name, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        build_model(name, K, **kwargs)

@@ -1,0 +1,174 @@
+"""Training: Algorithm 1's step, λ, every variant from the CLI, exact resume, DDP over gloo, refusals."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fake_datasets import penn_labels, write_penn_video
+
+from dkdpose import train as train_mod
+from dkdpose.cli import main
+from dkdpose.config import from_dict
+from dkdpose.data.clips import ClipDataset
+from dkdpose.data.readers import read_records
+from dkdpose.losses import pose_l2, reconstruction_l2, update_lambda
+
+TINY = {
+    "data": {"dataset": "penn_action", "input_size": 64, "clip_length": 3, "workers": 0, "augment": True},
+    "model": {"name": "dkd_r18", "initializer": "resnet18", "channels": 32, "kernel_size": 3},
+    "train": {"epochs": 2, "batch_size": 2, "steps_per_epoch": 2, "log_every": 1, "lr_milestones": [1]},
+}
+
+
+@pytest.fixture(scope="module")
+def penn_root(tmp_path_factory) -> Path:
+    """Six training and two test videos of six tiny random frames, in the Penn Action layout."""
+    root = tmp_path_factory.mktemp("penn")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        write_penn_video(root, f"{i + 1:04d}", penn_labels(6, i < 6, rng))
+    return root
+
+
+def tiny_cfg(root: Path, **sections):
+    d = copy.deepcopy(TINY)
+    d["data"]["root"] = str(root)
+    for section, values in sections.items():
+        d.setdefault(section, {}).update(values)
+    return from_dict(d)
+
+
+def tiny_batch(cfg, root: Path) -> dict:
+    records = read_records("penn_action", root, "train")
+    ds = ClipDataset(records, clip_length=cfg.data.clip_length, input_size=(64, 64), seed=0)
+    return torch.utils.data.default_collate([ds[0], ds[1]])
+
+
+def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_root):
+    torch.manual_seed(0)
+    cfg = tiny_cfg(penn_root, train={"variant": "dkd", "eta": 0.5})
+    gen = train_mod.build_model("dkd_r18", num_joints=13, **train_mod.model_kwargs(cfg))
+    disc = train_mod.build_discriminator(cfg, 13)
+    batch = {k: v for k, v in tiny_batch(cfg, penn_root).items() if torch.is_tensor(v)}
+    gen0, disc0 = copy.deepcopy(gen), copy.deepcopy(disc)
+    opt_g = torch.optim.SGD(gen.parameters(), lr=0.1)
+    opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
+    lam = 0.3
+    res = train_mod.gan_step(gen, disc, "temporal", batch, opt_g, opt_d, lam, cfg, None, _no_autocast)
+
+    # reference D gradient: L_D's terms with the predictions detached
+    heat = gen0(batch["image"]).detach()
+    rec_f, d_f = train_mod.discriminator_pairs(disc0, "temporal", batch["image"], heat)
+    rec_r, d_r = train_mod.discriminator_pairs(disc0, "temporal", batch["image"], batch["heatmaps"])
+    (reconstruction_l2(rec_r, d_r) - lam * reconstruction_l2(rec_f, d_f)).backward()
+    # reference G gradient: L_G through a frozen copy of D
+    disc_frozen = copy.deepcopy(disc0).requires_grad_(False)
+    gen_ref = copy.deepcopy(gen0)
+    heat = gen_ref(batch["image"])
+    rec_f, d_f = train_mod.discriminator_pairs(disc_frozen, "temporal", batch["image"], heat)
+    (
+        pose_l2(heat, batch["heatmaps"], batch["target_weight"]) + 0.5 * reconstruction_l2(rec_f, d_f)
+    ).backward()
+
+    for p, ref in zip(disc.parameters(), disc0.parameters(), strict=True):
+        _assert_same_gradient(p.grad, ref.grad)
+    for p, ref in zip(gen.parameters(), gen_ref.parameters(), strict=True):
+        _assert_same_gradient(p.grad, ref.grad)
+    assert _changed(gen, gen0) and _changed(disc, disc0)
+    assert res["lambda"] == update_lambda(lam, res["l2_real"], res["l2_fake"], 0.1)
+
+
+def _assert_same_gradient(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal up to float32 summation-order noise, relative to the tensor's largest entry."""
+    assert got is not None and want is not None
+    assert (got - want).abs().max() <= 1e-3 * want.abs().max() + 1e-8
+
+
+def _changed(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return any(not torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _no_autocast():
+    return torch.autocast("cpu", enabled=False)
+
+
+@pytest.mark.parametrize("variant", ["dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline"])
+def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
+    cfg_path = tmp_path / "c.yaml"
+    model = "baseline_r18" if variant == "baseline" else "dkd_r18"
+    cfg = tiny_cfg(penn_root, train={"variant": variant, "epochs": 1, "steps_per_epoch": 1},
+                   model={"name": model})  # fmt: skip
+    train_mod.save_config(cfg, cfg_path)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg_path), "--out", str(out)]) == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["variant"] == variant and ckpt["epoch"] == 1 and ckpt["joint_set"] == "penn_action"
+    assert (ckpt["disc"] is not None) == (variant in ("dkd", "no_pkd", "sat", "lstm"))
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[:7] == ["step", "epoch", "loss_g", "loss_pose", "loss_d", "l2_real", "l2_fake"]
+    assert len(rows) == 2 and (out / "config.yaml").exists()
+
+
+def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):
+    cfg = tiny_cfg(penn_root, data={"val_videos": 1})
+    full = train_mod.train(cfg, tmp_path / "full")
+    train_mod.train(cfg, tmp_path / "cut", stop_after_epoch=1)
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
+    resumed = train_mod.train(cfg, tmp_path / "cut", resume=True)
+    assert resumed["step"] == full["step"] == 4
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    for key in ("state_dict", "disc"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
+    assert a["lambda"] == b["lambda"] and a["optimizer"]["param_groups"][0]["lr"] == 5e-5
+    assert (tmp_path / "full" / "best.pt").exists()
+
+
+def test_refusals_exit_2_with_one_line(penn_root, tmp_path, capsys):
+    cfg_path = tmp_path / "c.yaml"
+    train_mod.save_config(tiny_cfg(penn_root), cfg_path)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg_path), "--out", str(out), "--resume"]) == 2
+    assert "no last.pt" in capsys.readouterr().err
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"not a checkpoint")
+    assert main(["train", "--config", str(cfg_path), "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg_path), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "last.pt" in err and len(err.splitlines()) == 1
+    assert (
+        main(["train", "--config", str(cfg_path), "--out", str(tmp_path / "r2"), "--set", "data.root=/nope"])
+        == 2
+    )
+    assert "/nope" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train_mod, "pose_l2", lambda *a: torch.tensor(float("nan"), requires_grad=True))
+    cfg_path = tmp_path / "c.yaml"
+    train_mod.save_config(tiny_cfg(penn_root, train={"variant": "no_tat"}), cfg_path)
+    assert main(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run")]) == 1
+    assert "non-finite loss" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_two_process_ddp_over_gloo(penn_root, tmp_path):
+    cfg_path = tmp_path / "c.yaml"
+    train_mod.save_config(tiny_cfg(penn_root, train={"epochs": 1, "steps_per_epoch": 1}), cfg_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+           "-m", "dkdpose", "train", "--config", str(cfg_path), "--out", str(tmp_path / "ddp")]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 1 and not any(k.startswith("module.") for k in ckpt["state_dict"])
+    assert len((tmp_path / "ddp" / "metrics.csv").read_text().splitlines()) == 2  # rank 0 logs alone
