@@ -1,0 +1,308 @@
+"""`dkdpose eval`: stream fusion geometry, the end-to-end outputs on fake datasets, the Sub-JHMDB split mean,
+the refusals, and the speed-vs-accuracy plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from fake_datasets import write_fake_penn_action, write_fake_sub_jhmdb
+from torch import nn
+
+from dkdpose.checkpoint import save_checkpoint
+from dkdpose.cli import main
+from dkdpose.data.heatmaps import HeatmapCodec
+from dkdpose.data.records import VideoRecord
+from dkdpose.data.transforms import apply_affine_points, flip_joints
+from dkdpose.evaluate import (
+    StreamPlan,
+    decode_to_image,
+    fuse_streams,
+    parse_scales,
+    predict_video,
+    stream_crops,
+    unflip_streams,
+)
+from dkdpose.models.build import build_model
+from dkdpose.skeleton import PENN_ACTION
+
+SIZE = 256
+PLANS = [
+    StreamPlan((1.0,)),
+    StreamPlan((0.8, 1.0, 1.2)),
+    StreamPlan((1.0,), True),
+    StreamPlan((0.8, 1.0, 1.2), True),
+]
+
+
+# --- fusion geometry ----------------------------------------------------------------------------------------
+
+
+def _stream_heatmaps(
+    points: np.ndarray, affines: np.ndarray, plan: StreamPlan, codec: HeatmapCodec
+) -> torch.Tensor:
+    """What a perfect model outputs per stream: Gaussians at the joints in that stream's (flipped) crop."""
+    maps = []
+    for (_, flip), affine in zip(plan.streams, affines, strict=True):
+        crop_pts = apply_affine_points(affine, points)
+        vis = np.ones(len(points))
+        if flip:  # the network sees the mirrored crop, where left and right have swapped names
+            crop_pts[:, 0] = SIZE - 1 - crop_pts[:, 0]
+            crop_pts, vis = flip_joints(crop_pts, vis, PENN_ACTION.flip_index)
+        heat, weight = codec.encode(crop_pts, vis)
+        assert weight.all(), "test joints must lie inside every stream's crop"
+        maps.append(torch.from_numpy(heat))
+    return torch.stack(maps)
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"scales{list(p.scales)}-flip{p.flip}")
+def test_fused_streams_decode_to_the_joints_in_original_pixels(plan):
+    rng = np.random.default_rng(3)
+    image = np.zeros((150, 200, 3), np.uint8)
+    box = np.array([70.0, 40.0, 110.0, 90.0])  # 40 x 50 px person: the crops zoom in ~4x
+    points = np.stack(
+        [rng.uniform(75, 105, 13), rng.uniform(45, 85, 13)], axis=1
+    )  # distinct left/right joints
+    codec = HeatmapCodec((SIZE, SIZE), (SIZE // 8, SIZE // 8))
+    crops, affines, ref = stream_crops(image, box, plan, SIZE)
+    assert crops.shape == (len(plan.streams), 3, SIZE, SIZE)
+    heat = unflip_streams(_stream_heatmaps(points, affines, plan, codec), plan, PENN_ACTION.flip_index)
+    kp, scores = decode_to_image(fuse_streams(heat, affines, ref, codec), ref, codec)
+    err = np.linalg.norm(kp - points, axis=1)
+    assert err.max() < 1.0, (
+        err
+    )  # quarter-cell decoding: 2 input px = 0.4 original px here, plus interpolation
+    assert (scores > 0.5).all()
+
+
+def test_fusion_without_unflipping_lands_on_the_mirror_joint():
+    """Guard for the test above: skipping flip_back must break it (so the test can see a flip bug)."""
+    plan = StreamPlan((1.0,), True)
+    image, box = np.zeros((150, 200, 3), np.uint8), np.array([70.0, 40.0, 110.0, 90.0])
+    points = np.tile([[75.0, 50.0]], (13, 1))
+    points[PENN_ACTION.index("right_wrist")] = [104.0, 80.0]
+    codec = HeatmapCodec((SIZE, SIZE), (SIZE // 8, SIZE // 8))
+    _, affines, ref = stream_crops(image, box, plan, SIZE)
+    heat = _stream_heatmaps(points, affines, plan, codec)[1:]  # the flipped stream alone, not flipped back
+    kp, _ = decode_to_image(fuse_streams(heat, affines[1:], ref, codec), ref, codec)
+    assert np.linalg.norm(kp[PENN_ACTION.index("right_wrist")] - [104.0, 80.0]) > 10
+
+
+class BlobModel(nn.Module):
+    """A stand-in streaming model whose every heatmap is the brightness of the crop, pooled to stride 8.
+
+    It checks that the state of `init_stream` is handed to `step` and counts frames in it.
+    """
+
+    def __init__(self, num_joints: int = 13):
+        super().__init__()
+        self.k = num_joints
+
+    def _heat(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(frames[:, :1], 8).expand(-1, self.k, -1, -1)
+
+    def init_stream(self, frames):
+        return self._heat(frames), (torch.ones(frames.shape[0]),)
+
+    def step(self, frames, state):
+        assert state[0].shape == (frames.shape[0],)
+        return self._heat(frames), (state[0] + 1,)
+
+
+def test_predict_video_follows_a_moving_blob_through_crops_scales_and_flips(tmp_path):
+    centres = np.array([[90.0, 60.0], [93.5, 62.0], [97.0, 64.5]])
+    frames = []
+    yy, xx = np.mgrid[0:150, 0:200]
+    for t, (cx, cy) in enumerate(centres):
+        img = (255 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 2.0**2))).astype(np.uint8)
+        frames.append(tmp_path / f"{t:06d}.png")
+        cv2.imwrite(str(frames[-1]), np.repeat(img[..., None], 3, axis=2))
+    boxes = np.array([[c[0] - 18, c[1] - 30, c[0] + 22, c[1] + 20] for c in centres], np.float32)
+    rec = VideoRecord("0001", frames, np.zeros((3, 13, 2), np.float32), np.ones((3, 13), np.float32), boxes,
+                      "test", "test", "penn_action")  # fmt: skip
+    codec = HeatmapCodec((SIZE, SIZE), (SIZE // 8, SIZE // 8))
+    for plan in PLANS:
+        kp, scores = predict_video(BlobModel(), rec, plan, codec)
+        assert kp.shape == (3, 13, 2) and scores.shape == (3, 13)
+        err = np.linalg.norm(kp - centres[:, None, :], axis=-1)
+        assert err.max() < 1.0, (plan, err.max())
+
+
+def test_parse_scales_and_refusals():
+    assert parse_scales("0.8, 1,1.2") == (0.8, 1.0, 1.2)
+    from dkdpose.errors import InputError
+
+    for bad in ("", "a,1", "0,1", "-1", "nan"):
+        with pytest.raises(InputError):
+            parse_scales(bad)
+
+
+# --- end to end on fake datasets ----------------------------------------------------------------------------
+
+
+def _save_tiny(path: Path, joint_set: str, num_joints: int, seed: int = 0) -> Path:
+    """A small DKD (R18 encoder, R18 initializer, 16 channels) for 64 x 64 input, random weights."""
+    torch.manual_seed(seed)
+    kwargs = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    model = build_model("dkd_r18", num_joints, **kwargs)
+    save_checkpoint(path, {
+        "model": "dkd_r18", "model_kwargs": kwargs, "joint_set": joint_set, "num_joints": num_joints,
+        "state_dict": model.state_dict(), "epoch": 0, "config": {"data": {"input_size": 64, "sigma": 2.0}},
+    })  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def penn(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("penn")
+    write_fake_penn_action(d / "root")
+    return {"root": d / "root", "ckpt": _save_tiny(d / "penn.pt", "penn_action", 13), "dir": d}
+
+
+@pytest.fixture(scope="module")
+def jhmdb(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("jhmdb")
+    write_fake_sub_jhmdb(d / "root")
+    return {"root": d / "root", "ckpt": _save_tiny(d / "jhmdb.pt", "sub_jhmdb", 15), "dir": d}
+
+
+@pytest.fixture(scope="module")
+def penn_eval(penn) -> Path:
+    out = penn["dir"] / "eval"
+    args = ["--dataset", "penn_action", "--root", str(penn["root"]), "--scales", "0.9,1.1", "--flip"]
+    rc = main(["eval", "--weights", str(penn["ckpt"]), *args, "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_eval_writes_every_output(penn_eval):
+    names = {p.name for p in penn_eval.iterdir()}
+    assert {"predictions.json", "score.json", "jitter.json", "report.md", "per_video.csv"} <= names
+    for png in ("pck_person.png", "pck_torso.png"):
+        assert (penn_eval / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    preds = json.loads((penn_eval / "predictions.json").read_text())
+    assert preds["dataset"] == "penn_action" and set(preds["videos"]) == {"0002", "0004"}
+    assert np.array(preds["videos"]["0004"]["keypoints"]).shape == (5, 13, 2)
+    csv = (penn_eval / "per_video.csv").read_text().splitlines()
+    assert csv[0].startswith("video,frames,joints_counted,pck_person,pck_torso,accel_error_px")
+    assert [row.split(",")[:2] for row in csv[1:]] == [["0002", "4"], ["0004", "5"]]
+    report = (penn_eval / "report.md").read_text()
+    assert (
+        "| person |" in report
+        and "| torso |" in report
+        and "![PCK normalized by person size](pck_person.png)" in report
+    )
+    assert "scales [0.9, 1.1], flip on" in report and "accel. error" in report
+    jitter = json.loads((penn_eval / "jitter.json").read_text())
+    assert jitter["triplets"] > 0 and set(jitter["per_video"]) == {"0002", "0004"}
+
+
+def test_eval_score_equals_dkdpose_score_of_its_predictions(penn, penn_eval, tmp_path, capsys):
+    out = tmp_path / "score.json"
+    rc = main(["score", "--dataset", "penn_action", "--root", str(penn["root"]),
+               "--predictions", str(penn_eval / "predictions.json"), "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert json.loads(out.read_text()) == json.loads((penn_eval / "score.json").read_text())
+
+
+def test_sub_jhmdb_three_checkpoints_give_the_split_mean(jhmdb, tmp_path, capsys):
+    ck = str(jhmdb["ckpt"])
+    out = tmp_path / "eval"
+    rc = main(
+        [
+            "eval",
+            "--weights",
+            ck,
+            ck,
+            ck,
+            "--dataset",
+            "sub_jhmdb",
+            "--root",
+            str(jhmdb["root"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    splits = [json.loads((out / f"split{i}" / "score.json").read_text()) for i in (1, 2, 3)]
+    assert [s["split"] for s in splits] == [1, 2, 3]
+    mean = json.loads((out / "score_mean.json").read_text())
+    for norm in ("person", "torso"):
+        assert mean[norm]["groups"]["Mean"] == pytest.approx(
+            np.mean([s[norm]["groups"]["Mean"] for s in splits])
+        )
+        assert mean[norm]["mean"] == pytest.approx(np.mean([s[norm]["mean"] for s in splits]))
+    assert mean["frames"] == sum(s["frames"] for s in splits)
+    assert "mean over the three splits" in (out / "report.md").read_text()
+    assert "sub_jhmdb mean over splits [1, 2, 3]" in capsys.readouterr().out
+
+
+def _refused(argv: list[str], capsys, *words: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dkdpose eval: error:"), err
+    for w in words:
+        assert w in err, err
+
+
+def test_refusals_exit_2_with_one_line_and_write_nothing(penn, jhmdb, tmp_path, capsys):
+    out = tmp_path / "never"
+    common = ["--out", str(out)]
+    jroot = ["--root", str(jhmdb["root"])]
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "sub_jhmdb", *jroot, *common],
+             capsys, "joint set", "penn_action")  # fmt: skip
+    _refused(["eval", "--weights", str(jhmdb["ckpt"]), "--dataset", "sub_jhmdb", "--root", str(jhmdb["root"]),
+              "--split", "4", *common], capsys, "split")  # fmt: skip
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--split", "2", *common], capsys, "--split")  # fmt: skip
+    _refused(["eval", "--weights", str(penn["ckpt"]), str(penn["ckpt"]), "--dataset", "penn_action",
+              "--root", str(penn["root"]), *common], capsys, "--weights")  # fmt: skip
+    _refused(["eval", "--weights", str(tmp_path / "missing.pt"), "--dataset", "penn_action",
+              "--root", str(penn["root"]), *common], capsys, "missing.pt")  # fmt: skip
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--alpha", "-1", *common], capsys, "alpha")  # fmt: skip
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--scales", "1,x", *common], capsys, "--scales")  # fmt: skip
+    assert not out.exists()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--out", str(a_file)], capsys, "not a folder")  # fmt: skip
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_missing_split_is_refused(jhmdb, tmp_path, capsys):
+    root = tmp_path / "jhmdb"
+    write_fake_sub_jhmdb(root)
+    for f in (root / "sub_splits").glob("*_test_split_3.txt"):
+        f.unlink()
+    ck = str(jhmdb["ckpt"])
+    _refused(["eval", "--weights", ck, "--dataset", "sub_jhmdb", "--root", str(root), "--split", "3",
+              "--out", str(tmp_path / "o")], capsys, "split")  # fmt: skip
+    _refused(["eval", "--weights", ck, ck, ck, "--dataset", "sub_jhmdb", "--root", str(root),
+              "--out", str(tmp_path / "o")], capsys, "split_3")  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+# --- speed vs accuracy plot ---------------------------------------------------------------------------------
+
+
+def test_plot_speed_from_bench_and_score_files(penn_eval, tmp_path, capsys):
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"device": "cpu", "peak_gflops": 50.0, "models": [
+        {"name": "dkd_r18", "ms_per_frame_median": 12.5, "ms_per_frame_p90": 13.0, "fps_streams": 80.0,
+         "peak_mem_mb": 100.0, "efficiency": 0.4}]}))  # fmt: skip
+    png = tmp_path / "speed.png"
+    score = penn_eval / "score.json"
+    assert main(["plot-speed", "--bench", str(bench), "--scores", f"dkd_r18={score}", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    mean = json.loads(score.read_text())["person"]["groups"]["Mean"]
+    assert f"{mean:6.1f} %" in capsys.readouterr().out
+    assert main(["plot-speed", "--bench", str(bench), "--scores", f"lstm_pm={score}", "--out", str(png)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lstm_pm" in err

@@ -1,0 +1,77 @@
+"""`dkdpose bench --latency` on the CPU with tiny sizes: the JSON schema, sane measurements, refusals."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from dkdpose.cli import main
+from dkdpose.latency import matmul_peak_gflops, model_input_size, time_call
+from dkdpose.models.build import build_model
+
+ISSUE_KEYS = {"name", "ms_per_frame_median", "ms_per_frame_p90", "fps_streams", "peak_mem_mb", "efficiency"}
+
+
+def test_time_call_measures_the_call():
+    assert time_call(lambda: time.sleep(0.05), torch.device("cpu")) >= 0.05
+
+
+def test_matmul_peak_is_a_positive_rate():
+    assert matmul_peak_gflops(torch.device("cpu"), n=128, repeats=2) > 0
+
+
+def test_lstm_pm_runs_at_its_native_input_for_a_256_crop():
+    assert model_input_size("lstm_pm", 256) == 368 and model_input_size("dkd_r18", 256) == 256
+    assert model_input_size("lstm_pm", 32) == 48  # 368/256 of the crop, a multiple of 8
+
+
+def test_bench_latency_writes_the_issue_schema(tmp_path, capsys):
+    out = tmp_path / "bench" / "latency.json"
+    argv = ["bench", "--latency", "--models", "baseline_r18", "--size", "32", "--streams", "2",
+            "--repeats", "3", "--warmup", "1", "--threads", "1", "--out", str(out)]  # fmt: skip
+    threads = torch.get_num_threads()
+    assert main(argv) == 0
+    assert torch.get_num_threads() == threads and torch.is_grad_enabled()  # no global state left behind
+    result = json.loads(out.read_text())
+    assert result["torch_threads"] == 1 and result["streams"] == 2 and result["repeats"] == 3
+    assert isinstance(result["device"], str) and result["device"].startswith("cpu")
+    assert result["peak_gflops"] > 0
+    assert [m["name"] for m in result["models"]] == ["baseline_r18"]
+    for m in result["models"]:
+        assert ISSUE_KEYS <= set(m)
+        assert 0 < m["ms_per_frame_median"] <= m["ms_per_frame_p90"]
+        assert m["fps_streams"] > 0 and 0 < m["efficiency"]
+    (base,) = result["models"]
+    assert base["input"] == [32, 32] and base["gmacs_per_frame"] > 0
+    # efficiency is the achieved FLOP rate over the measured peak: check the arithmetic from the JSON
+    achieved = 2 * base["gmacs_per_frame"] / (base["ms_per_frame_median"] / 1e3)
+    assert base["efficiency"] == pytest.approx(
+        achieved / result["peak_gflops"], rel=0.01, abs=1e-4
+    )  # rounded
+    # the peak memory of a model holds at least its weights (float32)
+    weights_mib = sum(p.numel() for p in build_model("baseline_r18", 13).parameters()) * 4 / 2**20
+    assert base["peak_mem_mb"] >= 0.9 * weights_mib
+    printed = capsys.readouterr().out
+    assert "matmul peak" in printed and "baseline_r18" in printed
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--models", "baseline_r18,resnet_magic"], ["resnet_magic"]),
+        (["--models", "baseline_r18", "--size", "30"], ["multiple of 8"]),
+        (["--models", "baseline_r18", "--streams", "0"], ["--streams"]),
+        (["--models", "baseline_r18", "--device", "tpu"], ["device"]),
+        (["--models", "baseline_r18", "--threads", "0"], ["--threads"]),
+    ],
+)
+def test_bad_latency_arguments_exit_2_with_one_line(args, words, tmp_path, capsys):
+    out = tmp_path / "never.json"
+    assert main(["bench", "--latency", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dkdpose bench: error:"), err
+    assert all(w in err for w in words), err
+    assert not out.exists()
