@@ -245,14 +245,11 @@ def test_presets_are_flat_and_the_tiny_one_runs(tmp_path: Path, monkeypatch: pyt
     assert small["format"] == "penn_action" and small["videos"] * small["test_fraction"] == 50
     assert small["frames"] == 40
     monkeypatch.chdir(tmp_path)
-    from dkdpose.demo import run_demo
+    from dkdpose.demo import DemoPlan, generate_demo_data
 
-    result = run_demo("runs/demo", preset="synthetic_tiny")
-    assert (
-        result.out == Path("data/synthetic_tiny")
-        and result.card["videos"] == load_preset("synthetic_tiny")["videos"]
-    )
-    assert (tmp_path / "runs/demo/contact_sheet.png").is_file() and (
-        tmp_path / "runs/demo/card.json"
-    ).is_file()
-    assert run_demo("runs/demo", preset="synthetic_tiny").reused
+    plan = DemoPlan(Path("runs/demo"), preset="synthetic_tiny")
+    result = generate_demo_data(plan)
+    assert result.out == Path("data/synthetic_tiny")
+    assert result.card["videos"] == load_preset("synthetic_tiny")["videos"]
+    assert (tmp_path / "data/synthetic_tiny/contact_sheet.png").is_file()
+    assert generate_demo_data(plan).reused

@@ -11,8 +11,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dkdpose.errors import InputError
+
+if TYPE_CHECKING:  # imported lazily at run time: `dkdpose --help` stays fast
+    from dkdpose.data.synthetic.generate import SynthResult
 
 log = logging.getLogger("dkdpose")
 
@@ -79,19 +83,27 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="efficiency of the models: FLOPs (GMACs) and parameters")
-    p.add_argument("--flops", action="store_true", help="count GMACs per frame and parameters (Table 1 style)")
-    p.add_argument("--size", type=int, default=256, help="square input size (default 256; lstm_pm runs at 368/256x)")
+    p.add_argument("--flops", action="store_true", help="count GMACs per frame and parameters (Table 1)")
+    p.add_argument("--size", type=int, default=256, help="square input (default 256; lstm_pm: 368/256 x)")
     p.add_argument("--models", default=None, help="comma-separated model names (default: the paper's table)")
     p.add_argument("--out", default=None, help="also write the result as JSON here")
+    p.add_argument("--latency", action="store_true", help="time the streaming step, models interleaved")
+    p.add_argument("--streams", type=int, default=4, help="--latency: streams B for throughput (default 4)")
+    p.add_argument("--device", default="cpu", help="--latency: cpu or cuda (default cpu)")
+    p.add_argument("--repeats", type=int, default=10, help="--latency: timed rounds per model (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="--latency: untimed rounds first (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="--latency: CPU threads (default: torch's)")
     p.set_defaults(func=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from dkdpose.bench import bench_flops, format_flops_table, save_result
 
-    if not args.flops:
-        raise InputError("choose what to measure: --flops")
+    if args.flops == args.latency:
+        raise InputError("choose what to measure: --flops or --latency (one per run)")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if args.latency:
+        return _run_bench_latency(args, models)
     result = bench_flops(size=args.size, models=models)
     print(format_flops_table(result))
     if args.out:
@@ -99,9 +111,223 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> int:
+    from dkdpose.bench import save_result
+    from dkdpose.latency import bench_latency, format_latency_table
+
+    result = bench_latency(
+        models, args.size, args.streams, args.device, args.repeats, args.warmup, threads=args.threads
+    )
+    print(format_latency_table(result))
+    if args.out:
+        save_result(args.out, result)
+    return 0
+
+
+# --- synth --------------------------------------------------------------------------------------------------
+
+_SYNTH_DIFFICULTY = {
+    "test_fraction": "Penn Action: share of test videos (default 0.25)",
+    "distractor": "probability of a look-alike distractor person per video (default 0.75)",
+    "occluder": "probability of each of two occluders per video (default 0.45)",
+    "blur": "motion-blur shutter, fraction of a frame (0 = off; default 1)",
+    "noise": "sensor-noise level (0 = off; default 1)",
+    "flicker": "illumination-flicker level (0 = off; default 1)",
+    "shake": "camera-shake level (0 = off; default 1)",
+    "zoom": "camera-zoom level (0 = fixed; default 1)",
+    "speed": "multiplies the speed of the actions (default 1)",
+}
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="generate the synthetic video pose benchmark in a dataset's layout")
+    p.add_argument("--out", required=True, help="output folder (reused when it holds the same benchmark)")
+    p.add_argument("--preset", default=None, help="configs/NAME.yaml (synth: section); options override it")
+    p.add_argument("--format", default=None, help="penn_action (default) or sub_jhmdb")
+    p.add_argument("--videos", type=int, default=None, help="number of videos (default 20)")
+    p.add_argument("--frames", type=int, default=None, help="frames per video (default 30)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--size", default=None, metavar="WxH", help="frame size (default 256x256)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    for name, text in _SYNTH_DIFFICULTY.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=None, help=text)
+    p.set_defaults(func=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    import json
+
+    from dkdpose.data.synthetic import generate_dataset
+    from dkdpose.data.synthetic.presets import OPTION_KEYS, synth_options
+
+    opts = synth_options(args.preset, {k: getattr(args, k) for k in OPTION_KEYS})
+    result = generate_dataset(args.out, progress=sys.stderr.isatty(), **opts)
+    print(json.dumps(result.card, indent=2))
+    _print_synth_result(result)
+    return 0
+
+
+def _print_synth_result(result: SynthResult) -> None:
+    """The lines that follow the card: reused, or how fast it was generated."""
+    if result.reused:
+        print(f"reused the existing benchmark in {result.out} (same parameters); nothing generated")
+    else:
+        frames = result.card["frames"]
+        print(f"generated {frames} frames in {result.seconds:.1f} s: {result.frames_per_second:.1f} frames/s")
+    print(f"contact sheet: {result.out / 'contact_sheet.png'}")
+
+
+# --- demo ---------------------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="the main job on synthetic data: baseline + DKD training, eval, predict, report"
+    )
+    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    p.add_argument("--preset", default="synthetic_small", help="synth preset (default synthetic_small)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key"
+    )
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dkdpose.demo import DemoPlan, run_demo
+
+    plan = DemoPlan(Path(args.out), args.preset, overrides=args.set, progress=sys.stderr.isatty())
+    result = run_demo(plan)
+    print(Path(result["report"]).read_text())
+    print(f"wrote {result['report']}; try: dkdpose predict VIDEO --weights {result['dkd']} --out overlay.mp4")
+    return 0
+
+
+# --- eval ---------------------------------------------------------------------------------------------------
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the test videos (PCK, jitter, report, curves)")
+    p.add_argument("--weights", required=True, nargs="+", help="checkpoint (sub_jhmdb: 3, one per split)")
+    p.add_argument("--dataset", required=True, choices=["penn_action", "sub_jhmdb"])
+    p.add_argument("--root", required=True, help="dataset folder in its original on-disk layout")
+    p.add_argument("--split", type=int, default=None, help="Sub-JHMDB split 1-3 (default 1, one checkpoint)")
+    p.add_argument("--scales", default="1", help="comma-separated test scales, e.g. 0.8,0.9,1,1.1,1.2")
+    p.add_argument("--flip", action="store_true", help="also average with the horizontally flipped crops")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--input-size", type=int, default=None, help="square input (default: the checkpoint's)")
+    p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
+    p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from dkdpose.evaluate import eval_command
+
+    print(eval_command(**{k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose")}))
+    return 0
+
+
+# --- plot-speed ---------------------------------------------------------------------------------------------
+
+
+def _add_plot_speed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot-speed", help="speed vs accuracy plot (paper Fig. 4b) from bench and score JSON")
+    p.add_argument("--bench", required=True, help="JSON of `dkdpose bench --latency --out`")
+    p.add_argument("--scores", required=True, nargs="+", metavar="NAME=FILE", help="model name=score JSON")
+    p.add_argument("--norm", default="person", choices=["person", "torso"], help="PCK normalization")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.set_defaults(func=_run_plot_speed)
+
+
+def _run_plot_speed(args: argparse.Namespace) -> int:
+    from dkdpose.plots import parse_named_files, plot_speed_accuracy, speed_accuracy_points
+
+    points = speed_accuracy_points(args.bench, parse_named_files(args.scores), args.norm)
+    plot_speed_accuracy(points, args.out, title=f"speed vs accuracy (PCK by {args.norm} size)")
+    for name, ms, pck in points:
+        print(f"{name:16s} {ms:10.1f} ms {pck:6.1f} %")
+    return 0
+
+
+# --- predict ------------------------------------------------------------------------------------------------
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="track poses in a video file or image folder (overlay, JSON, CSV)")
+    p.add_argument("input", help="video file (mp4, avi, mov, ...) or a folder of images")
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) of a trained model")
+    p.add_argument("--out", default=None, help="overlay video to write (.mp4, .mov, .m4v or .avi)")
+    p.add_argument("--json", default=None, help="keypoints JSON to write")
+    p.add_argument("--csv", default=None, help="keypoints CSV to write (one row per person and frame)")
+    p.add_argument(
+        "--box", action="append", default=[], metavar="X1,Y1,X2,Y2",
+        help="start box of one person in frame 1 (repeat for several people; default: the whole frame)",
+    )  # fmt: skip
+    p.add_argument("--reinit-every", type=int, default=0, help="restart with P every N frames (0 = never)")
+    p.add_argument("--reinit-below", type=float, default=None, help="restart when mean confidence < CONF")
+    p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of the output keypoints")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime"], help="default torch")
+    p.add_argument("--onnx-dir", default=None, help="folder written by `dkdpose export` (onnxruntime)")
+    p.add_argument("--joint-set", default=None, help="refuse weights trained for another joint set")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from dkdpose.predict import parse_box, predict
+
+    result = predict(
+        args.input, args.weights, out=args.out, json_path=args.json, csv_path=args.csv,
+        boxes=[parse_box(b) for b in args.box], reinit_every=args.reinit_every,
+        reinit_below=args.reinit_below,
+        smooth=args.smooth, device=args.device, runtime=args.runtime, onnx_dir=args.onnx_dir,
+        progress=sys.stderr.isatty(), joint_set=args.joint_set,
+    )  # fmt: skip
+    print(
+        f"{result['frames']} frames, {len(result['people'])} people, "
+        f"{result['frames_per_second']:.1f} frames/s "
+        f"({result['runtime']}), {len(result['reinits'])} re-initializations"
+    )
+    for kind, path in result["outputs"].items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+# --- export -------------------------------------------------------------------------------------------------
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (first_frame/step.onnx, export.json)")
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) to export")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from dkdpose.export import export_onnx
+
+    meta = export_onnx(args.weights, args.out)
+    files = [g["file"] for g in meta["graphs"].values() if g is not None]
+    print(f"wrote {', '.join(files)} and export.json to {args.out}")
+    print(f"max |onnx - torch| heatmap difference on a random frame: {meta['max_abs_diff_vs_torch']:.2g}")
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 
-_COMMANDS = [_add_score, _add_train, _add_bench]
+_COMMANDS = [
+    _add_score,
+    _add_train,
+    _add_bench,
+    _add_synth,
+    _add_demo,
+    _add_eval,
+    _add_plot_speed,
+    _add_predict,
+    _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

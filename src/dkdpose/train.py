@@ -174,7 +174,7 @@ def split_train_val(records: list, val_videos: int, seed: int) -> tuple[list, li
 
 
 def prepare_data(cfg: RunConfig) -> None:
-    """Generate the synthetic benchmark at data.root when it is missing and the config has a `synth` section."""
+    """Generate the synthetic benchmark at data.root when it is missing and the config has a synth section."""
     if not cfg.synth or Path(cfg.data.root).exists():
         return
     from dkdpose.data.synthetic.generate import generate_dataset

@@ -1,0 +1,37 @@
+"""`dkdpose demo`: every step runs on the tiny preset, outputs land in the run folder, reruns are cached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dkdpose.cli import main
+
+SHRINK = [
+    "data.input_size=64", "data.val_videos=1", "data.workers=0", "model.channels=32", "train.epochs=1",
+    "train.steps_per_epoch=1", "train.batch_size=2", "train.log_every=1",
+]  # fmt: skip
+
+
+def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "--preset", "synthetic_tiny", "--out", "runs/demo"]
+    for item in [*SHRINK, "model.kernel_size=3"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    out = tmp_path / "runs/demo"
+    expected = ["dkd.pt", "baseline.pt", "report.md", "frame_strip.png", "contact_sheet.png",
+                "predict/overlay.mp4", "predict/poses.json", "eval_dkd/score.json",
+                "eval_baseline/pck_torso.png"]
+    for name in expected:
+        assert (out / name).is_file(), name
+    report = (out / "report.md").read_text()
+    assert "| dkd | torso |" in report and "| baseline | person |" in report
+    poses = json.loads((out / "predict/poses.json").read_text())
+    assert len(poses["people"]) == 1 and len(poses["people"][0]["keypoints"]) > 1
+    assert "report.md" in capsys.readouterr().out
+    stamps = {run: (out / run / "last.pt").stat().st_mtime_ns for run in ("train_dkd", "train_baseline")}
+    assert main(args) == 0  # the second run reuses both trained models
+    assert stamps == {run: (out / run / "last.pt").stat().st_mtime_ns for run in stamps}

@@ -1,0 +1,128 @@
+"""`dkdpose export`: checked ONNX graphs, predict's ONNX Runtime path agreeing with PyTorch, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from test_predict import person_frames, tiny_checkpoint, write_video  # noqa: E402
+
+from dkdpose.cli import main  # noqa: E402
+from dkdpose.export import export_onnx, time_onnx_step  # noqa: E402
+from dkdpose.predict import predict  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("export")
+    ckpt = tiny_checkpoint(d / "dkd.pt")
+    video = write_video(d / "walk.mp4", person_frames(6))
+    assert main(["export", "--weights", str(ckpt), "--out", str(d / "onnx")]) == 0
+    return {"dir": d, "ckpt": ckpt, "video": video, "onnx": d / "onnx"}
+
+
+def test_export_writes_checked_graphs_and_a_description(exported):
+    import onnx
+
+    onnx_dir = exported["onnx"]
+    assert sorted(p.name for p in onnx_dir.iterdir()) == ["export.json", "first_frame.onnx", "step.onnx"]
+    meta = json.loads((onnx_dir / "export.json").read_text())
+    assert meta["model"] == "dkd_r18" and meta["joint_set"] == "penn_action" and meta["num_joints"] == 13
+    assert meta["input_size"] == [64, 64] and meta["heatmap_size"] == [8, 8]
+    assert meta["state_names"] == ["state_0"]
+    first, step = meta["graphs"]["first_frame"], meta["graphs"]["step"]
+    assert [o["shape"] for o in first["outputs"]] == [[1, 13, 8, 8], [1, 32, 3, 3]]  # heatmaps, kernel bases
+    assert [i["name"] for i in step["inputs"]] == ["frame", "state_0"]
+    assert meta["max_abs_diff_vs_torch"] < 1e-3
+    for name in ("first_frame.onnx", "step.onnx"):
+        onnx.checker.check_model(onnx.load(str(onnx_dir / name)))
+
+
+def test_onnxruntime_keypoints_agree_with_pytorch_within_half_a_pixel(exported):
+    e, boxes = exported, [(0, 0, 60, 80), (30, 0, 96, 80)]
+    common = dict(boxes=boxes, reinit_every=3, progress=False)
+    ref = predict(e["video"], e["ckpt"], **common)
+    ort = predict(e["video"], e["ckpt"], runtime="onnxruntime", onnx_dir=e["onnx"], **common)
+    assert ort["reinits"] == ref["reinits"] and len(ref["reinits"]) == 2 * 1  # frame 3, both people
+    for a, b in zip(ref["people"], ort["people"], strict=True):
+        diff = np.abs(np.asarray(a["keypoints"]) - np.asarray(b["keypoints"]))
+        assert diff.max() <= 0.5
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-3)
+
+
+def test_a_stateless_baseline_exports_one_graph_and_runs(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "base.pt", name="baseline_r18")
+    meta = export_onnx(ckpt, tmp_path / "onnx")
+    assert meta["graphs"]["step"] is None and meta["state_names"] == []
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["export.json", "first_frame.onnx"]
+    video = write_video(tmp_path / "v.mp4", person_frames(3))
+    ref = predict(video, ckpt, progress=False)
+    ort = predict(video, ckpt, runtime="onnxruntime", onnx_dir=tmp_path / "onnx", progress=False)
+    assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
+
+
+def test_time_onnx_step_reports_positive_latency(exported):
+    row = time_onnx_step(exported["onnx"], streams=2, repeats=2, warmup=1)
+    assert row["runtime"] == "onnxruntime" and row["input"] == [64, 64] and row["streams"] == 2
+    assert 0 < row["ms_per_frame_median"] <= row["ms_per_frame_p90"] and row["fps_streams"] > 0
+
+
+def test_refusals_exit_2_with_one_line_and_leave_no_file(exported, tmp_path, capsys):
+    e = exported
+    ckpt = torch.load(e["ckpt"], weights_only=True)
+    ckpt["state_dict"]["matching.U.weight"] += 0.1  # same model, other weights
+    other = tmp_path / "other.pt"
+    torch.save(ckpt, other)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = str(tmp_path / "o.json")
+    v, w = str(e["video"]), str(e["ckpt"])
+    ort = ["--runtime", "onnxruntime", "--json", out]
+    cases = {
+        "export missing weights": ["export", "--weights", str(tmp_path / "no.pt"), "--out", out[:-5]],
+        "export out is a file": ["export", "--weights", w, "--out", str(blocker)],
+        "onnx dir missing": ["predict", v, "--weights", w, *ort, "--onnx-dir", str(tmp_path / "none")],
+        "onnx of other weights": ["predict", v, "--weights", str(other), *ort, "--onnx-dir", str(e["onnx"])],
+        "onnx other joint set": [
+            "predict",
+            v,
+            "--weights",
+            w,
+            *ort,
+            "--onnx-dir",
+            str(e["onnx"]),
+            "--joint-set",
+            "sub_jhmdb",
+        ],
+    }
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for name, args in cases.items():
+        code = main(args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, name
+        assert len(err) == 1 and err[0].startswith(f"dkdpose {args[0]}: error: "), (name, err)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, name
+
+
+def test_export_leaves_no_partial_graphs_when_it_fails(exported, tmp_path, monkeypatch):
+    import dkdpose.export as export_module
+
+    ckpt = exported["ckpt"]
+
+    def broken_export(module, args, path, inputs, outputs):
+        if "step" in path.name:
+            raise RuntimeError("simulated exporter failure")
+        return real(module, args, path, inputs, outputs)
+
+    real = export_module._export_graph
+    monkeypatch.setattr(export_module, "_export_graph", broken_export)
+    with pytest.raises(RuntimeError):
+        export_onnx(ckpt, tmp_path / "onnx")
+    assert list((tmp_path / "onnx").iterdir()) == []
+    assert torch.load(ckpt, weights_only=True)["model"] == "dkd_r18"
