@@ -35,6 +35,8 @@ def test_round_trip(tmp_path):
         ({"data": {"input_size": 100}}, "multiple of 8"),
         ({"data": {"clip_length": 1}}, "clip_length >= 2"),
         ({"train": "fast"}, "must be a mapping"),
+        ({"train": {"variant": "baseline"}}, "needs a baseline\\* model.name"),
+        ({"train": {"variant": "lstm_pm"}, "model": {"name": "dkd_r18"}}, "needs a lstm_pm\\* model.name"),
     ],
 )
 def test_refusals_name_the_key(d, words):

@@ -99,10 +99,10 @@ def _no_autocast():
     return torch.autocast("cpu", enabled=False)
 
 
-@pytest.mark.parametrize("variant", ["dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline"])
+@pytest.mark.parametrize("variant", ["dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline", "lstm_pm"])
 def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
     cfg_path = tmp_path / "c.yaml"
-    model = "baseline_r18" if variant == "baseline" else "dkd_r18"
+    model = {"baseline": "baseline_r18", "lstm_pm": "lstm_pm"}.get(variant, "dkd_r18")
     cfg = tiny_cfg(penn_root, train={"variant": variant, "epochs": 1, "steps_per_epoch": 1},
                    model={"name": model})  # fmt: skip
     train_mod.save_config(cfg, cfg_path)

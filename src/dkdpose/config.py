@@ -178,5 +178,9 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
         raise InputError(f"{source}: train.amp must be none, bf16 or fp16, got {t.amp!r}")
     if t.optimizer not in ("rmsprop", "adam"):
         raise InputError(f"{source}: train.optimizer must be rmsprop or adam, got {t.optimizer!r}")
+    family = {"baseline": "baseline_", "lstm_pm": "lstm_pm"}.get(t.variant, "dkd_")
+    if not cfg.model.name.startswith(family):
+        raise InputError(f"{source}: train.variant {t.variant!r} needs a {family.rstrip('_')}* model.name, "
+                         f"got {cfg.model.name!r}")  # fmt: skip
     if t.variant in ("dkd", "no_tat", "no_pkd", "sat", "lstm") and d.clip_length < 2:
         raise InputError(f"{source}: variant {t.variant!r} needs data.clip_length >= 2")
