@@ -10,7 +10,7 @@ import pytest
 from dkdpose.cli import main
 
 SHRINK = [
-    "data.input_size=64", "data.val_videos=1", "data.workers=0", "model.channels=32", "train.epochs=1",
+    "data.input_size=32", "data.val_videos=1", "data.workers=0", "model.channels=32", "train.epochs=1",
     "train.steps_per_epoch=1", "train.batch_size=2", "train.log_every=1",
 ]  # fmt: skip
 

@@ -21,7 +21,7 @@ from dkdpose.data.readers import read_records
 from dkdpose.losses import pose_l2, reconstruction_l2, update_lambda
 
 TINY = {
-    "data": {"dataset": "penn_action", "input_size": 64, "clip_length": 3, "workers": 0, "augment": True},
+    "data": {"dataset": "penn_action", "input_size": 32, "clip_length": 3, "workers": 0, "augment": True},
     "model": {"name": "dkd_r18", "initializer": "resnet18", "channels": 32, "kernel_size": 3},
     "train": {"epochs": 2, "batch_size": 2, "steps_per_epoch": 2, "log_every": 1, "lr_milestones": [1]},
 }
@@ -47,7 +47,7 @@ def tiny_cfg(root: Path, **sections):
 
 def tiny_batch(cfg, root: Path) -> dict:
     records = read_records("penn_action", root, "train")
-    ds = ClipDataset(records, clip_length=cfg.data.clip_length, input_size=(64, 64), seed=0)
+    ds = ClipDataset(records, clip_length=cfg.data.clip_length, input_size=(32, 32), seed=0)
     return torch.utils.data.default_collate([ds[0], ds[1]])
 
 

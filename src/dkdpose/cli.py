@@ -315,6 +315,44 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ablation -----------------------------------------------------------------------------------------------
+
+
+def _add_ablation(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablation", help="train, evaluate and tabulate an ablation config (paper Tables 1-2)")
+    p.add_argument("--config", required=True, help="e.g. configs/ablation_synthetic_small.yaml")
+    p.add_argument("--out", required=True, help="run folder (cached: rerun the command to continue)")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="train only these variants")
+    p.add_argument("--results", default="docs/results", help="folder for synthetic_ablation.json/.md")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key of every run"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy CPU)")
+    p.add_argument(
+        "--measure-cost", type=int, default=0, metavar="STEPS",
+        help="only time STEPS training steps of each run (random init) and print the projected minutes",
+    )  # fmt: skip
+    p.set_defaults(func=_run_ablation)
+
+
+def _run_ablation(args: argparse.Namespace) -> int:
+    import json
+
+    from dkdpose.ablation import measure_costs, run_ablation
+
+    if args.measure_cost:
+        costs = measure_costs(args.config, args.measure_cost, args.set, args.only, args.threads)
+        print(json.dumps(costs, indent=2))
+        return 0
+    command = " ".join(["dkdpose", *sys.argv[1:]]) if sys.argv[1:2] == ["ablation"] else None
+    results = run_ablation(args.config, args.out, args.only, args.results, args.set, command, args.threads)
+    for name, r in results["variants"].items():
+        print(f"{name:18} person {r['person']:5.1f}  torso {r['torso']:5.1f}  "
+              f"{r['gmacs_per_frame']:.3f} GMACs/frame  {r['train_minutes']:.1f} min")  # fmt: skip
+    print(f"wrote {args.results}/synthetic_ablation.json and .md")
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 
 _COMMANDS = [
@@ -327,6 +365,7 @@ _COMMANDS = [
     _add_plot_speed,
     _add_predict,
     _add_export,
+    _add_ablation,
 ]
 
 

@@ -1,0 +1,466 @@
+"""The ablation table of the paper's Tables 1-2 on one benchmark, as one cached, resumable command (issue #7).
+
+`dkdpose ablation --config configs/ablation_synthetic_small.yaml --out runs/ablation` trains every variant
+of the config, evaluates it on the test split (`dkdpose eval`, single scale, no flip), counts its GMACs per
+frame at the input size and writes `synthetic_ablation.json` / `.md` into the results folder.
+
+The config format (flat; the only composition is "common overrides, then the run's own overrides"):
+
+    common:            {section.key: value, ...}   applied to every run (pre-training and variants)
+    pretrain:          {run name: {section.key: value, ...}}   single-frame stage-1 runs, trained once, shared
+    variants:
+      <variant name>:
+        init_initializer: <pretrain run>   optional: P (or the whole baseline) starts from its last.pt
+        init_encoder: <pretrain run>       optional: F (and the no_pkd classifier) starts from its last.pt
+        set: {section.key: value, ...}
+
+`section.key` are the keys of `dkdpose.config` (as for `dkdpose train --set`); caller overrides (`--set`)
+are applied last, to every run. Unknown top-level keys, variant keys, variant names and config keys are
+InputErrors.
+
+Run folders: `OUT/pretrain_<name>/` and `OUT/<variant>/train/`, `OUT/<variant>/eval/`. Training goes one
+epoch per `train` call (resuming from `last.pt`, which restores the optimizer, λ and RNG state), so that
+`train_time.json` — the measured wall time summed across resumes — loses at most one epoch when the
+process is killed; rerunning the same command reuses finished runs and continues cut-off ones. A run whose
+config or whose stage-1 checkpoint changed is trained again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+
+from dkdpose.atomic import write_json, write_text
+from dkdpose.config import RunConfig, from_dict
+from dkdpose.errors import InputError
+
+log = logging.getLogger(__name__)
+
+TOP_KEYS = ("common", "pretrain", "variants")
+VARIANT_KEYS = ("init_initializer", "init_encoder", "set")
+GROUPS = ("Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank", "Mean")
+
+
+@dataclass
+class Run:
+    """One training run of the table: its name, folder, config and the pre-training runs it starts from."""
+
+    name: str
+    folder: Path
+    cfg: RunConfig
+    inits: dict[str, str] = field(default_factory=dict)  # config key (init_encoder ...) -> pretrain run name
+
+
+@dataclass
+class AblationPlan:
+    """The parsed config: shared pre-training runs and the variants, in file order."""
+
+    source: Path
+    pretrain: dict[str, Run]
+    variants: dict[str, Run]
+
+
+# --- config -------------------------------------------------------------------------------------------------
+
+
+def _nested(flat: dict, where: str) -> dict[str, dict]:
+    """{"data.input_size": 128} -> {"data": {"input_size": 128}}; keys without a dot are refused."""
+    if not isinstance(flat, dict):
+        raise InputError(f"{where}: expected a mapping of section.key: value")
+    out: dict[str, dict] = {}
+    for name, value in flat.items():
+        section, dot, key = str(name).partition(".")
+        if not dot or not key:
+            raise InputError(f"{where}: key {name!r} is not of the form section.key")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _overrides_dict(items: list[str]) -> dict:
+    """`--set section.key=value` strings -> {section.key: value} (values parsed as YAML)."""
+    flat = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise InputError(f"--set {item!r}: expected section.key=value")
+        flat[name] = yaml.safe_load(raw)
+    return flat
+
+
+def _run_config(layers: list[dict], where: str) -> RunConfig:
+    """Merge flat override layers (later wins) into one validated RunConfig."""
+    merged: dict[str, dict] = {}
+    for layer in layers:
+        for section, values in _nested(layer, where).items():
+            merged.setdefault(section, {}).update(values)
+    return from_dict(merged, where)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        d = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: ablation config not found") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{path}: expected a mapping with {', '.join(TOP_KEYS)}")
+    unknown = set(d) - set(TOP_KEYS)
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (keys: {', '.join(TOP_KEYS)})")
+    if not d.get("variants"):
+        raise InputError(f"{path}: no variants")
+    return d
+
+
+def _variant_run(path: Path, name: str, spec: dict, d: dict, extra: dict, out: Path) -> Run:
+    where = f"{path}: variants.{name}"
+    if not isinstance(spec, dict):
+        raise InputError(f"{where}: expected a mapping with {', '.join(VARIANT_KEYS)}")
+    unknown = set(spec) - set(VARIANT_KEYS)
+    if unknown:
+        raise InputError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))} (keys: {', '.join(VARIANT_KEYS)})"
+        )
+    inits = {k: spec[k] for k in ("init_initializer", "init_encoder") if spec.get(k)}
+    for key, run in inits.items():
+        if run not in (d.get("pretrain") or {}):
+            raise InputError(f"{where}: {key} names {run!r}, which is not a pretrain run")
+    init_paths = {f"model.{k}": str(out / f"pretrain_{r}" / "last.pt") for k, r in inits.items()}
+    cfg = _run_config([d.get("common") or {}, spec.get("set") or {}, init_paths, extra], where)
+    return Run(name, out / name / "train", cfg, inits)
+
+
+def load_plan(
+    config_path: str | Path, out_dir: str | Path, overrides: list[str] | None = None
+) -> AblationPlan:
+    """Parse and validate the ablation config (every run's RunConfig is built, so a bad key fails here)."""
+    path, out = Path(config_path), Path(out_dir)
+    d = _read_yaml(path)
+    extra = _overrides_dict(overrides or [])
+    pretrain = {}
+    for name, flat in (d.get("pretrain") or {}).items():
+        cfg = _run_config([d.get("common") or {}, flat or {}, extra], f"{path}: pretrain.{name}")
+        if cfg.train.variant != "baseline" or cfg.data.clip_length != 1:
+            raise InputError(
+                f"{path}: pretrain.{name} must be single-frame (variant baseline, clip_length 1)"
+            )
+        pretrain[name] = Run(name, out / f"pretrain_{name}", cfg)
+    if not isinstance(d["variants"], dict):
+        raise InputError(f"{path}: variants must be a mapping of name -> spec")
+    variants = {n: _variant_run(path, n, s, d, extra, out) for n, s in d["variants"].items()}
+    return AblationPlan(path, pretrain, variants)
+
+
+def select(plan: AblationPlan, only: list[str] | None) -> list[Run]:
+    """The variants to train (all, or `only`); an unknown name is an InputError listing the known ones."""
+    if not only:
+        return list(plan.variants.values())
+    unknown = [n for n in only if n not in plan.variants]
+    if unknown:
+        raise InputError(
+            f"{plan.source}: unknown variant(s) {', '.join(unknown)} (variants: {', '.join(plan.variants)})"
+        )
+    return [plan.variants[n] for n in only]
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count (None: leave torch's default); refuses numbers below 1."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
+# --- cached, timed training ---------------------------------------------------------------------------------
+
+
+def _mtime_ns(path: str) -> int:
+    return Path(path).stat().st_mtime_ns
+
+
+def _init_stamp(run: Run) -> dict[str, int]:
+    """Modification times of the stage-1 checkpoints this run starts from (a retrained one invalidates it)."""
+    m = run.cfg.model
+    paths = [p for p in (m.init_initializer, m.init_encoder) if p]
+    return {p: _mtime_ns(p) for p in paths}
+
+
+def _read_timing(run: Run) -> dict:
+    path = run.folder / "train_time.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _is_stale(run: Run, last: Path) -> bool:
+    """True when the run in `run.folder` was made with another config or other stage-1 weights."""
+    from dkdpose.checkpoint import load_checkpoint
+
+    if load_checkpoint(last).get("config") != run.cfg.to_dict():
+        log.info("%s: trained with another config; training it again", run.folder)
+        return True
+    init = _read_timing(run).get("init")  # absent when killed before the first epoch's timing was written
+    if init is not None and init != _init_stamp(run):
+        log.info("%s: its stage-1 checkpoint changed; training it again", run.folder)
+        return True
+    return False
+
+
+def train_timed(run: Run) -> Path:
+    """Train `run` epoch by epoch into its folder (reusing / resuming), summing wall time in train_time.json.
+
+    Returns the path of the finished `last.pt`.
+    """
+    from dkdpose.checkpoint import load_checkpoint
+    from dkdpose.train import train
+
+    last = run.folder / "last.pt"
+    if last.exists() and _is_stale(run, last):
+        shutil.rmtree(run.folder)
+    epoch = load_checkpoint(last)["epoch"] if last.exists() else 0
+    if epoch >= run.cfg.train.epochs:
+        log.info("%s: reusing the finished run", run.folder)
+        return last
+    timing = {"seconds": 0.0, "epochs": 0, **_read_timing(run), "init": _init_stamp(run)}
+    while epoch < run.cfg.train.epochs:
+        t0 = time.perf_counter()
+        epoch = train(run.cfg, run.folder, resume=last.exists(), stop_after_epoch=epoch + 1)["epoch"]
+        timing["seconds"] = round(timing["seconds"] + time.perf_counter() - t0, 3)
+        timing["epochs"] = epoch
+        write_json(run.folder / "train_time.json", timing)
+        log.info("%s: epoch %d/%d done (%.1f min so far)", run.name, epoch, run.cfg.train.epochs,
+                 timing["seconds"] / 60)  # fmt: skip
+    return last
+
+
+def evaluate_run(run: Run, weights: Path, out_dir: Path) -> dict:
+    """score.json of `weights` on the test split (single scale, no flip); reused when newer than them."""
+    from dkdpose.evaluate import evaluate
+
+    score = out_dir / "score.json"
+    if not (score.exists() and score.stat().st_mtime_ns >= weights.stat().st_mtime_ns):
+        d = run.cfg.data
+        evaluate(weights, d.dataset, d.root, out_dir, split=d.split if d.dataset == "sub_jhmdb" else None)
+    return json.loads(score.read_text())
+
+
+def gmacs_per_frame(cfg: RunConfig) -> float:
+    """Multiply-accumulates per frame after the first (`flops.model_flops`) at the run's input size."""
+    from dkdpose.flops import model_flops
+    from dkdpose.skeleton import get_joint_set
+    from dkdpose.train import model_kwargs, model_name
+
+    kw = {k: v for k, v in model_kwargs(cfg).items() if k not in ("input_size", "pretrained")}
+    k = get_joint_set(cfg.data.dataset).num_joints
+    return model_flops(model_name(cfg), cfg.data.input_size, num_joints=k, **kw)["gmacs_per_frame"]
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+
+
+def lambda_summary(metrics_csv: Path) -> dict | None:
+    """λ over training from metrics.csv: first/last/min/max/mean and the share of logged steps at 0 and 1."""
+    if not metrics_csv.exists():
+        return None
+    with metrics_csv.open(newline="") as f:
+        # λ is only meaningful with a discriminator (rows with loss_d); other variants log a constant 0
+        lam = [float(r["lambda"]) for r in csv.DictReader(f) if r.get("loss_d") not in (None, "")]
+    if not lam:
+        return None
+    return {
+        "first": lam[0], "last": lam[-1], "min": min(lam), "max": max(lam), "mean": statistics.fmean(lam),
+        "at_0": sum(v <= 0.0 for v in lam) / len(lam), "at_1": sum(v >= 1.0 for v in lam) / len(lam),
+        "logged_steps": len(lam),
+    }  # fmt: skip
+
+
+def variant_result(run: Run, score: dict) -> dict:
+    """One entry of synthetic_ablation.json's `variants`."""
+    return {
+        "person": score["person"]["mean"],
+        "torso": score["torso"]["mean"],
+        "groups_torso": score["torso"]["groups"],
+        "gmacs_per_frame": gmacs_per_frame(run.cfg),
+        "train_minutes": round(_read_timing(run).get("seconds", 0.0) / 60, 2),
+    }
+
+
+def machine_description() -> str:
+    """CPU model, usable cores, torch version and threads: what the timings were measured on."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), CPU only"
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_minutes: dict) -> str:
+    """synthetic_ablation.md: the table, torso groups, λ behaviour, the command and the machine."""
+    lines = [
+        "# Ablation on the synthetic benchmark (paper Tables 1-2)", "",
+        f"Command: `{results['command']}`  ", f"Config: `{plan.source}`  ",
+        f"Machine: {results['machine']}", "",
+        "PCK@0.2 on the test split (protocol of `docs/protocol.md`, single scale, no flip), GMACs per",
+        "frame after the first at the training input size, training wall time of the variant's own run",
+        "(stage 1 not included).",
+        "", "| variant | person | torso | GMACs/frame | train min |", "|---|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for name, r in results["variants"].items():
+        lines.append(f"| {name} | {_fmt(r['person'])} | {_fmt(r['torso'])} | {_fmt(r['gmacs_per_frame'], 3)} "
+                     f"| {_fmt(r['train_minutes'])} |")  # fmt: skip
+    lines += ["", "## Torso PCK@0.2 per joint group", "", "| variant | " + " | ".join(GROUPS) + " |",
+              "|---|" + "---:|" * len(GROUPS)]  # fmt: skip
+    for name, r in results["variants"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(r["groups_torso"].get(g)) for g in GROUPS) + " |")
+    lines += [
+        "",
+        "## λ during training (metrics.csv, logged steps)",
+        "",
+        "| variant | first | last | min | max | mean | share at 0 | share at 1 |",
+        "|---|" + "---:|" * 7,
+    ]
+    for name, s in lambdas.items():
+        if s is None:
+            lines.append(f"| {name} | no discriminator | | | | | | |")
+            continue
+        cells = [_fmt(s[k], 3) for k in ("first", "last", "min", "max", "mean")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['at_0']:.0%} | {s['at_1']:.0%} |")
+    lines += ["", "Shared single-frame pre-training (stage 1): "
+              + ", ".join(f"`{n}` {m:.1f} min" for n, m in pretrain_minutes.items()), ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def run_ablation(
+    config_path: str | Path,
+    out_dir: str | Path,
+    only: list[str] | None = None,
+    results_dir: str | Path = "docs/results",
+    overrides: list[str] | None = None,
+    command: str | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Train (cached), evaluate and tabulate the variants of an ablation config; returns the results dict.
+
+    `threads`: torch intra-op threads (None = torch's default); 1 is much faster on a CPU shared with other
+    jobs (docs/results/README.md) and does not change what is computed.
+
+    Writes `results_dir/synthetic_ablation.json` ({"command", "machine", "variants": {name: {"person",
+    "torso", "groups_torso", "gmacs_per_frame", "train_minutes"}}}) and `synthetic_ablation.md`, atomically,
+    with every variant of the config that has finished (so `only` runs add to the table).
+    """
+    plan = load_plan(config_path, out_dir, overrides)
+    chosen = select(plan, only)
+    set_threads(threads)
+    needed = {r for v in chosen for r in v.inits.values()}
+    for name in plan.pretrain:
+        if name in needed:
+            train_timed(plan.pretrain[name])
+    for run in chosen:
+        evaluate_run(run, train_timed(run), run.folder.parent / "eval")
+    command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
+    results = {"command": command, "machine": machine_description(), "variants": {}}
+    lambdas = {}
+    for name, run in plan.variants.items():
+        score = run.folder.parent / "eval" / "score.json"
+        if not score.exists():
+            log.info("%s: not trained and evaluated yet; left out of the table", name)
+            continue
+        results["variants"][name] = variant_result(run, json.loads(score.read_text()))
+        lambdas[name] = lambda_summary(run.folder / "metrics.csv")
+    pre_min = {
+        n: _read_timing(r).get("seconds", 0.0) / 60 for n, r in plan.pretrain.items() if r.folder.exists()
+    }
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{results_dir}: cannot create the results folder ({e.strerror or e})") from None
+    write_json(results_dir / "synthetic_ablation.json", results)
+    write_text(results_dir / "synthetic_ablation.md", results_markdown(results, plan, lambdas, pre_min))
+    return results
+
+
+# --- cost measurement ---------------------------------------------------------------------------------------
+
+
+def _step_seconds(metrics_csv: Path, batch: int) -> float:
+    """Median seconds per training step from metrics.csv, skipping the first step (loader start-up)."""
+    with metrics_csv.open(newline="") as f:
+        rates = [float(r["clips_per_s"]) for r in csv.DictReader(f)][1:]
+    if not rates:
+        raise InputError(f"{metrics_csv}: too few logged steps to measure; use steps >= 2")
+    return statistics.median(batch / r for r in rates)
+
+
+def measure_costs(
+    config_path: str | Path,
+    steps: int = 4,
+    overrides: list[str] | None = None,
+    names: list[str] | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Time a few training steps of every run of the config (random init, no validation) on this machine.
+
+    Returns {name: {"load_1min", "seconds_per_step", "frames_per_step", "steps", "projected_minutes"}}; the
+    projection is seconds_per_step x epochs x steps_per_epoch of the real config (validation not included).
+    """
+    if steps < 2:
+        raise InputError(f"--measure-cost {steps}: time at least 2 steps (the first one is a warm-up)")
+    set_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="dkd_cost_") as tmp:
+        plan = load_plan(config_path, tmp, overrides)
+        runs = {**plan.pretrain, **plan.variants}
+        unknown = sorted(set(names or []) - set(runs))
+        if unknown:
+            raise InputError(f"{config_path}: unknown run(s) {', '.join(unknown)} (runs: {', '.join(runs)})")
+        costs = {}
+        for name, run in runs.items():
+            if names and name not in names:
+                continue
+            costs[name] = _measure_one(run, steps, Path(tmp) / name)
+            log.info("cost %s: %s", name, costs[name])
+    return costs
+
+
+def _measure_one(run: Run, steps: int, folder: Path) -> dict:
+    from dkdpose.train import train
+
+    t = run.cfg.train
+    cfg = dataclasses.replace(
+        run.cfg,
+        train=dataclasses.replace(t, epochs=1, steps_per_epoch=steps + 1, log_every=1),
+        data=dataclasses.replace(run.cfg.data, val_videos=0),
+        model=dataclasses.replace(run.cfg.model, init_initializer="", init_encoder=""),
+    )
+    train(cfg, folder)
+    sec = _step_seconds(folder / "metrics.csv", t.batch_size)
+    total_steps = t.epochs * (t.steps_per_epoch or 0)
+    return {
+        "load_1min": round(os.getloadavg()[0], 2),  # other processes on the CPU inflate the timing
+        "seconds_per_step": round(sec, 3),
+        "frames_per_step": t.batch_size * run.cfg.data.clip_length,
+        "steps": total_steps,
+        "projected_minutes": round(sec * total_steps / 60, 1) if total_steps else None,
+    }

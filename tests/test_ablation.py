@@ -1,0 +1,141 @@
+"""The ablation runner (issue #7) end to end on the tiny synthetic preset, shrunk by overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from dkdpose.ablation import lambda_summary, load_plan, run_ablation, select
+from dkdpose.cli import main
+from dkdpose.data.synthetic.generate import generate_dataset
+from dkdpose.data.synthetic.presets import synth_options
+from dkdpose.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"data.input_size": 64, "model.channels": 32, "model.kernel_size": 3, "model.initializer": "resnet18"}
+VARIANT_KEYS = {"person", "torso", "groups_torso", "gmacs_per_frame", "train_minutes"}
+
+
+def _tiny_config(tmp: Path, data: Path) -> Path:
+    """A two-variant ablation on the tiny preset: stage 1 shared, 1 step per epoch; dkd_r18 runs 2 epochs."""
+    common = {"data.root": str(data), "data.val_videos": 0, "data.workers": 0, "train.epochs": 1,
+              "train.steps_per_epoch": 1, "train.lr_milestones": [1], "train.log_every": 1,
+              **SMALL}  # fmt: skip
+    single = {"train.variant": "baseline", "data.clip_length": 1, "train.batch_size": 10}
+    dkd = {"model.name": "dkd_r18", "train.batch_size": 2}
+    cfg = {
+        "common": common,
+        "pretrain": {"r18": {"model.name": "baseline_r18", **single}},
+        "variants": {
+            "baseline_r18": {"init_initializer": "r18", "set": {"model.name": "baseline_r18", **single}},
+            "dkd_r18": {"init_initializer": "r18", "init_encoder": "r18",
+                        "set": {**dkd, "train.variant": "dkd", "train.epochs": 2}},
+            "dkd_r18_no_tat": {"init_initializer": "r18", "init_encoder": "r18",
+                               "set": {**dkd, "train.variant": "no_tat"}},
+        },
+    }  # fmt: skip
+    path = tmp / "ablation_tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tests train with 1 torch thread (fast on a busy 2-core CPU); the default is restored after."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> dict:
+    """The runner once, on the tiny preset, for baseline_r18 and dkd_r18 (the tests below share it)."""
+    tmp = tmp_path_factory.mktemp("ablation")
+    data = tmp / "synthetic_tiny"
+    generate_dataset(data, **synth_options("synthetic_tiny", {}))
+    config, out, results = _tiny_config(tmp, data), tmp / "runs", tmp / "results"
+    only = ["baseline_r18", "dkd_r18"]
+    res = run_ablation(
+        config, out, only=only, results_dir=results, command="dkdpose ablation (test)", threads=1
+    )
+    assert torch.get_num_threads() == 1
+    return {"config": config, "out": out, "results": results, "res": res, "only": only}
+
+
+def test_runner_writes_the_results_schema_and_table(ran):
+    results, out = ran["results"], ran["out"]
+    saved = json.loads((results / "synthetic_ablation.json").read_text())
+    assert saved == json.loads(json.dumps(ran["res"]))
+    assert set(saved) == {"command", "machine", "variants"}
+    assert list(saved["variants"]) == ["baseline_r18", "dkd_r18"]  # no_tat was not run: not in the table
+    for r in saved["variants"].values():
+        assert set(r) == VARIANT_KEYS
+        assert 0 <= r["person"] <= 100 and 0 <= r["torso"] <= 100
+        assert set(r["groups_torso"]) >= {"Head", "Ank", "Mean"}
+        assert r["gmacs_per_frame"] > 0 and r["train_minutes"] > 0
+    # the DKD per-frame cost includes Φ and matching on top of F: more than F's baseline, as in Table 1
+    v = saved["variants"]
+    assert v["dkd_r18"]["gmacs_per_frame"] > v["baseline_r18"]["gmacs_per_frame"]
+    timing = json.loads((out / "dkd_r18/train/train_time.json").read_text())
+    assert timing["epochs"] == 2 and timing["seconds"] > 0  # summed over the two one-epoch calls
+    md = (results / "synthetic_ablation.md").read_text()
+    assert "| dkd_r18 |" in md and "dkdpose ablation (test)" in md
+    assert "| baseline_r18 | no discriminator |" in md  # λ rows only for variants with D
+    lam = lambda_summary(out / "dkd_r18/train/metrics.csv")
+    assert lam is not None and lam["logged_steps"] == 2 and 0 <= lam["min"] <= lam["max"] <= 1
+
+
+def test_rerun_reuses_finished_runs(ran):
+    out = ran["out"]
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("last.pt")}
+    again = run_ablation(ran["config"], out, only=ran["only"], results_dir=ran["results"])
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("last.pt")} == stamps  # nothing retrained
+    assert again["variants"] == ran["res"]["variants"]
+
+
+def test_unknown_variant_or_key_is_refused(ran, tmp_path, capsys):
+    config = ran["config"]
+    base = ["ablation", "--config", str(config), "--out", str(tmp_path / "o"), "--results", str(tmp_path)]
+    assert main([*base, "--only", "dkd_r99"]) == 2
+    assert "unknown variant(s) dkd_r99" in capsys.readouterr().err
+    assert main([*base, "--threads", "0"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err
+    bad = yaml.safe_load(config.read_text())
+    bad["variants"]["dkd_r18"]["set"]["train.epochz"] = 3
+    bad_path = tmp_path / "bad.yaml"
+    bad_path.write_text(yaml.safe_dump(bad))
+    assert main(["ablation", "--config", str(bad_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "variants.dkd_r18" in err and "train.epochz" in err
+    bad["variants"]["dkd_r18"] = {"init_encoder": "r18", "sett": {}}
+    bad_path.write_text(yaml.safe_dump(bad))
+    assert main(["ablation", "--config", str(bad_path), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown key(s) sett" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything is trained
+
+
+def test_shipped_config_puts_every_variant_on_the_same_footing(tmp_path):
+    plan = load_plan(ROOT / "configs/ablation_synthetic_small.yaml", tmp_path)
+    runs = select(plan, None)
+    required = {"baseline_r18", "baseline_r50", "dkd_r18", "dkd_r18_no_tat", "dkd_r18_no_pkd"}
+    assert required <= set(plan.variants)
+    frames = {r.cfg.train.batch_size * r.cfg.data.clip_length for r in runs}
+    schedule = {(r.cfg.data.input_size, r.cfg.train.epochs, r.cfg.train.steps_per_epoch) for r in runs}
+    assert len(frames) == 1 and len(schedule) == 1
+    dkd = [r for r in runs if r.cfg.train.variant != "baseline"]
+    assert {(r.inits["init_initializer"], r.inits["init_encoder"]) for r in dkd} == {("r50", "r18")}
+    assert plan.variants["baseline_r18"].inits == {"init_initializer": "r18"}
+    with pytest.raises(InputError, match="unknown variant"):
+        select(plan, ["dkd_r101"])
+
+
+def test_retrained_stage1_invalidates_its_variants(ran):
+    out, last = ran["out"], ran["out"] / "baseline_r18/train/last.pt"
+    first = last.stat().st_mtime_ns
+    (out / "pretrain_r18/last.pt").touch()  # as if stage 1 had been trained again
+    run_ablation(ran["config"], out, only=["baseline_r18"], results_dir=ran["results"])
+    assert last.stat().st_mtime_ns > first
