@@ -11,7 +11,6 @@ Drawn with matplotlib's Agg backend (no display needed) and written atomically a
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from dkdpose.atomic import atomic_path  # noqa: E402
 from dkdpose.errors import InputError  # noqa: E402
+from dkdpose.jsonfile import read_json  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,7 @@ def plot_pck_curves(curves: dict, norm: str, path: str | Path, title: str = "") 
 
 
 def _read_json(path: str | Path, what: str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: {what} file not found")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: {what} file is not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: {what} file must hold a JSON object")
-    return obj
+    return read_json(path, f"{what} file", dict)
 
 
 def speed_accuracy_points(

@@ -21,6 +21,7 @@ import numpy as np
 from dkdpose.atomic import write_text
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
+from dkdpose.jsonfile import read_json
 from dkdpose.skeleton import get_joint_set
 
 SCORED_DATASETS = ("penn_action", "sub_jhmdb")
@@ -121,15 +122,7 @@ def write_predictions(
 
 
 def _load_json(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(f"{path}: predictions file not found")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: expected a JSON object with 'dataset', 'joints' and 'videos'")
-    return obj
+    return read_json(path, "predictions file", dict, "a JSON object with 'dataset', 'joints' and 'videos'")
 
 
 def _finite_array(value: object, ndim: int, where: str, field: str) -> np.ndarray:

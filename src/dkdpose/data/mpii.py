@@ -13,7 +13,6 @@ transform, as for the other datasets.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from dkdpose.data._files import require_dir
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
+from dkdpose.jsonfile import read_json
 from dkdpose.skeleton import MPII
 
 log = logging.getLogger(__name__)
@@ -63,15 +63,7 @@ def mpii_box(center: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _load_json_list(path: Path) -> list:
-    if not path.is_file():
-        raise InputError(f"{path}: MPII annotation file not found")
-    try:
-        items = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(items, list):
-        raise InputError(f"{path}: expected a JSON list of person records")
-    return items
+    return read_json(path, "MPII annotation file", list, "a JSON list of person records")
 
 
 def _record(item: object, where: str, image_root: Path, images: set[str], split: str) -> VideoRecord:
