@@ -1,6 +1,6 @@
 import pytest
 
-from dkdpose.config import from_dict, load_config, save_config
+from dkdpose.config import from_dict, load_config, same_config, save_config
 from dkdpose.errors import InputError
 
 
@@ -19,6 +19,15 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float) and cfg.train.lr_milestones == [1, 2]
 
 
+def test_same_config_fills_keys_added_since_a_checkpoint_was_saved():
+    cfg = from_dict({"train": {"variant": "no_tat", "epochs": 2}})
+    saved = cfg.to_dict()
+    del saved["train"]["warmup_steps"]  # a checkpoint written before the key existed
+    assert same_config(saved, cfg)
+    assert not same_config({**saved, "train": {**saved["train"], "epochs": 3}}, cfg)
+    assert not same_config({"train": {"removed_key": 1}}, cfg) and not same_config(None, cfg)
+
+
 def test_round_trip(tmp_path):
     cfg = from_dict({"train": {"variant": "no_tat", "epochs": 2}})
     save_config(cfg, tmp_path / "config.yaml")
@@ -35,6 +44,7 @@ def test_round_trip(tmp_path):
         ({"data": {"input_size": 100}}, "multiple of 8"),
         ({"data": {"clip_length": 1}}, "clip_length >= 2"),
         ({"train": "fast"}, "must be a mapping"),
+        ({"train": {"warmup_steps": -1}}, "warmup_steps must be >= 0"),
         ({"train": {"variant": "baseline"}}, "needs a baseline\\* model.name"),
         ({"train": {"variant": "lstm_pm"}, "model": {"name": "dkd_r18"}}, "needs a lstm_pm\\* model.name"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ SHRINK = [
 
 def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     monkeypatch.chdir(tmp_path)
-    args = ["demo", "--preset", "synthetic_tiny", "--out", "runs/demo"]
+    args = ["demo", "--preset", "synthetic_tiny", "--out", "runs/demo", "--threads", "1"]
     for item in [*SHRINK, "model.kernel_size=3"]:
         args += ["--set", item]
     assert main(args) == 0
@@ -29,9 +30,13 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path: Path, monkeypatch: py
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "| dkd | torso |" in report and "| baseline | person |" in report
+    assert "| train DKD |" in report and "(reused)" not in report and "torch threads: 1" in report
     poses = json.loads((out / "predict/poses.json").read_text())
     assert len(poses["people"]) == 1 and len(poses["people"][0]["keypoints"]) > 1
     assert "report.md" in capsys.readouterr().out
     stamps = {run: (out / run / "last.pt").stat().st_mtime_ns for run in ("train_dkd", "train_baseline")}
     assert main(args) == 0  # the second run reuses both trained models
     assert stamps == {run: (out / run / "last.pt").stat().st_mtime_ns for run in stamps}
+    report = (out / "report.md").read_text()
+    for step in ("train baseline", "train DKD", "eval baseline", "eval dkd"):
+        assert re.search(rf"\| {step} \| [0-9.]+ \(reused\) \|", report), step

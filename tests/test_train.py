@@ -116,8 +116,37 @@ def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
     assert len(rows) == 2 and (out / "config.yaml").exists()
 
 
+def test_lr_schedule_warms_up_then_steps_down_at_the_milestones(penn_root):
+    cfg = tiny_cfg(penn_root, train={"warmup_steps": 4, "lr_milestones": [2, 3], "lr_factor": 0.1})
+    factors = [train_mod.lr_factor(step, 3, cfg) for step in range(12)]
+    assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # warm-up, epoch 0 and 1
+    assert factors[4:6] == pytest.approx([1.0, 1.0])
+    assert factors[6:9] == pytest.approx([0.1] * 3) and factors[9:] == pytest.approx([0.01] * 3)
+    assert train_mod.lr_factor(0, 3, tiny_cfg(penn_root)) == 1.0  # warmup_steps 0: no warm-up
+
+
+def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
+    """RMSprop's first update is ~10x lr per weight; the warm-up shrinks it by 1/warmup_steps."""
+    torch.manual_seed(0)
+    cfg = tiny_cfg(penn_root)
+    moves = {}
+    for warm in (0, 10):
+        cfg.train.warmup_steps = warm
+        net = torch.nn.Linear(4, 1)
+        opt = train_mod.make_optimizer(net.parameters(), cfg)
+        sch = train_mod.make_scheduler(opt, cfg, steps_per_epoch=100)
+        w0 = net.weight.detach().clone()
+        (net(torch.ones(1, 4)) * 1e-3).sum().backward()  # a tiny gradient
+        opt.step()
+        sch.step()
+        moves[warm] = (net.weight.detach() - w0).abs().max().item()
+        assert opt.param_groups[0]["lr"] == pytest.approx(cfg.train.lr * (1.0 if warm == 0 else 0.2))
+    assert moves[0] == pytest.approx(10 * cfg.train.lr, rel=1e-3)
+    assert moves[10] == pytest.approx(cfg.train.lr, rel=1e-3)
+
+
 def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):
-    cfg = tiny_cfg(penn_root, data={"val_videos": 1})
+    cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"warmup_steps": 3})
     full = train_mod.train(cfg, tmp_path / "full")
     train_mod.train(cfg, tmp_path / "cut", stop_after_epoch=1)
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1

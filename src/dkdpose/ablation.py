@@ -44,8 +44,9 @@ import torch
 import yaml
 
 from dkdpose.atomic import write_json, write_text
-from dkdpose.config import RunConfig, from_dict
+from dkdpose.config import RunConfig, from_dict, same_config
 from dkdpose.errors import InputError
+from dkdpose.train import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -177,15 +178,6 @@ def select(plan: AblationPlan, only: list[str] | None) -> list[Run]:
     return [plan.variants[n] for n in only]
 
 
-def set_threads(threads: int | None) -> None:
-    """Set torch's intra-op thread count (None: leave torch's default); refuses numbers below 1."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise InputError(f"--threads must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
-
-
 # --- cached, timed training ---------------------------------------------------------------------------------
 
 
@@ -209,7 +201,7 @@ def _is_stale(run: Run, last: Path) -> bool:
     """True when the run in `run.folder` was made with another config or other stage-1 weights."""
     from dkdpose.checkpoint import load_checkpoint
 
-    if load_checkpoint(last).get("config") != run.cfg.to_dict():
+    if not same_config(load_checkpoint(last).get("config"), run.cfg):
         log.info("%s: trained with another config; training it again", run.folder)
         return True
     init = _read_timing(run).get("init")  # absent when killed before the first epoch's timing was written

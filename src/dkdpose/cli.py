@@ -186,6 +186,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--preset", default="synthetic_small", help="synth preset (default synthetic_small)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy CPU)")
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key"
     )
@@ -197,7 +198,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     from dkdpose.demo import DemoPlan, run_demo
 
-    plan = DemoPlan(Path(args.out), args.preset, overrides=args.set, progress=sys.stderr.isatty())
+    plan = DemoPlan(Path(args.out), args.preset, overrides=args.set, progress=sys.stderr.isatty(),
+                    threads=args.threads)  # fmt: skip
     result = run_demo(plan)
     print(Path(result["report"]).read_text())
     print(f"wrote {result['report']}; try: dkdpose predict VIDEO --weights {result['dkd']} --out overlay.mp4")

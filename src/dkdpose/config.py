@@ -57,6 +57,7 @@ class TrainConfig:
     lr: float = 5e-4
     lr_milestones: list[int] = field(default_factory=lambda: [15, 25])
     lr_factor: float = 0.1
+    warmup_steps: int = 0  # linear lr warm-up over the first N steps (stage 2: see README, "Training")
     optimizer: str = "rmsprop"  # rmsprop (the paper) | adam
     eta: float = 0.1  # weight of the adversarial term in L_G (Eqn. 5)
     gamma: float = 0.1  # update rate of lambda (Eqn. 7)
@@ -157,6 +158,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     return from_dict(d, str(path))
 
 
+def same_config(saved: Any, cfg: RunConfig) -> bool:
+    """True when a checkpoint's saved config dict describes `cfg` (keys added since then take defaults)."""
+    try:
+        return from_dict(saved, "saved config").to_dict() == cfg.to_dict()
+    except InputError:  # a key that no longer exists, or a value that is no longer valid
+        return False
+
+
 def save_config(cfg: RunConfig, path: str | Path) -> None:
     from dkdpose.atomic import write_text
 
@@ -174,6 +183,8 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
         raise InputError(f"{source}: data.input_size must be a multiple of 8 and >= 32, got {d.input_size}")
     if d.clip_length < 1 or t.epochs < 1 or t.batch_size < 1:
         raise InputError(f"{source}: clip_length, epochs and batch_size must be >= 1")
+    if t.warmup_steps < 0:
+        raise InputError(f"{source}: train.warmup_steps must be >= 0, got {t.warmup_steps}")
     if t.amp not in ("none", "bf16", "fp16"):
         raise InputError(f"{source}: train.amp must be none, bf16 or fp16, got {t.amp!r}")
     if t.optimizer not in ("rmsprop", "adam"):

@@ -15,15 +15,19 @@ are left for users to try `dkdpose predict` with.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from dkdpose.atomic import write_text
-from dkdpose.config import RunConfig, load_config
+from dkdpose.config import RunConfig, load_config, same_config
 from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
@@ -42,6 +46,7 @@ class DemoPlan:
     dkd_config: str = "demo_dkd"
     overrides: list[str] = field(default_factory=list)
     progress: bool = False
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
 
     @property
     def data_dir(self) -> Path:
@@ -50,24 +55,67 @@ class DemoPlan:
 
 def run_demo(plan: DemoPlan | None = None) -> dict:
     """Run every step of the demo (see the module docstring); returns the paths and scores it produced."""
+    from dkdpose.train import set_threads
+
     plan = plan or DemoPlan()
     out = Path(plan.out_dir)
     _mkdir(out)
-    data = generate_demo_data(plan)
+    set_threads(plan.threads)
+    clock = StepClock()
+    with clock("synthetic data"):
+        data = generate_demo_data(plan)
     for name in ("card.json", "contact_sheet.png"):
         shutil.copyfile(plan.data_dir / name, out / name)
-    baseline_cfg = _config(plan, plan.baseline_config, [])
-    baseline_pt = train_cached(baseline_cfg, out / "train_baseline", out / "baseline.pt")
+    with clock("train baseline") as step:
+        baseline_pt, step.reused = train_cached(
+            _config(plan, plan.baseline_config, []), out / "train_baseline", out / "baseline.pt")  # fmt: skip
     init = [f"model.init_initializer={baseline_pt}", f"model.init_encoder={baseline_pt}"]
-    dkd_pt = train_cached(_config(plan, plan.dkd_config, init), out / "train_dkd", out / "dkd.pt")
-    scores = {name: evaluate_cached(pt, plan.data_dir, out / f"eval_{name}")
-              for name, pt in (("baseline", baseline_pt), ("dkd", dkd_pt))}  # fmt: skip
+    with clock("train DKD") as step:
+        dkd_cfg = _config(plan, plan.dkd_config, init)
+        dkd_pt, step.reused = train_cached(dkd_cfg, out / "train_dkd", out / "dkd.pt")
+    scores = {}
+    for name, pt in (("baseline", baseline_pt), ("dkd", dkd_pt)):
+        with clock(f"eval {name}") as step:
+            scores[name], step.reused = evaluate_cached(pt, plan.data_dir, out / f"eval_{name}")
     video = demo_video(plan.data_dir)
-    pred = predict_demo_video(dkd_pt, video, out / "predict")
-    strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
-    report = write_report(out, data, scores, video, strip)
+    with clock("predict + frame strip"):
+        pred = predict_demo_video(dkd_pt, video, out / "predict")
+        strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
+    report = write_report(out, data, scores, video, strip, clock.table(plan.threads))
     log.info("demo: report in %s", report)
-    return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt), "scores": scores}
+    return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt), "scores": scores,
+            "seconds": clock.seconds}  # fmt: skip
+
+
+@dataclass
+class _Step:
+    reused: bool = False
+
+
+class StepClock:
+    """Wall time of each demo step in this invocation; `with clock(name) as step:` (set step.reused)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.reused: dict[str, bool] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        step, t0 = _Step(), time.perf_counter()
+        yield step
+        self.seconds[name] = time.perf_counter() - t0
+        self.reused[name] = step.reused
+
+    def table(self, threads: int | None) -> str:
+        """Markdown: minutes per step, the total, the CPU load and the thread count."""
+        rows = ["| step | minutes |", "|---|---:|"]
+        for name, sec in self.seconds.items():
+            rows.append(f"| {name} | {sec / 60:.1f}{' (reused)' if self.reused[name] else ''} |")
+        rows.append(f"| **total** | **{sum(self.seconds.values()) / 60:.1f}** |")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        threads = threads or torch.get_num_threads()
+        tail = f"torch threads: {threads}; 1-minute load average at the end: {load:.2f}."
+        return "\n".join(rows) + "\n\n" + tail
 
 
 def _mkdir(path: Path) -> None:
@@ -87,10 +135,10 @@ def _config(plan: DemoPlan, path: str, extra: list[str]) -> RunConfig:
     return load_config(preset_path(path), overrides)
 
 
-def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> Path:
+def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bool]:
     """Train `cfg` into `run_dir` unless a finished run with the same config is there; resume a cut-off one.
 
-    The final `last.pt` is copied to `publish` (e.g. runs/demo/dkd.pt). Returns `publish`.
+    The final `last.pt` is copied to `publish` (e.g. runs/demo/dkd.pt). Returns (`publish`, reused).
     """
     from dkdpose.checkpoint import load_checkpoint
     from dkdpose.train import train
@@ -98,20 +146,22 @@ def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> Path:
     last = run_dir / "last.pt"
     if last.exists():
         ckpt = load_checkpoint(last)
-        if ckpt.get("config") != cfg.to_dict():
+        if not same_config(ckpt.get("config"), cfg):
             log.info("demo: %s was trained with another config; training it again", run_dir)
             shutil.rmtree(run_dir)
         elif ckpt["epoch"] >= cfg.train.epochs:
             log.info("demo: reusing the finished run in %s", run_dir)
-            shutil.copyfile(last, publish)
-            return publish
+            shutil.copy2(last, publish)  # keeps the mtime, so its evaluation stays fresh
+            return publish, True
     train(cfg, run_dir, resume=last.exists())
-    shutil.copyfile(last, publish)
-    return publish
+    shutil.copy2(last, publish)  # keeps the mtime, so its evaluation stays fresh
+    return publish, False
 
 
-def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> dict:
-    """`dkdpose eval` of `weights` on the test split (single scale, as a quick look); reused when newer."""
+def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> tuple[dict, bool]:
+    """`dkdpose eval` of `weights` on the test split (single scale, as a quick look); reused when newer.
+
+    Returns ({"score": score.json, "jitter": jitter.json}, reused)."""
     import json
 
     from dkdpose.evaluate import evaluate
@@ -120,7 +170,8 @@ def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> dict:
     fresh = score_path.exists() and score_path.stat().st_mtime >= weights.stat().st_mtime
     if not fresh:
         evaluate(weights, "penn_action", root, out_dir)
-    return {"score": json.loads(score_path.read_text()), "jitter": json.loads(jitter_path.read_text())}
+    scores = {"score": json.loads(score_path.read_text()), "jitter": json.loads(jitter_path.read_text())}
+    return scores, fresh
 
 
 def demo_video(root: Path):
@@ -175,8 +226,8 @@ def score_table(scores: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path) -> Path:
-    """runs/demo/report.md: what ran, the PCK table with jitter, the curves, the frame strip."""
+def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str) -> Path:
+    """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken."""
     import platform
 
     card = data.card
@@ -203,6 +254,10 @@ Baseline: ![baseline](eval_baseline/pck_torso.png) DKD: ![dkd](eval_dkd/pck_tors
 ![frame strip]({strip.name})
 
 Try it yourself: `dkdpose predict {record.frames[0].parent} --weights {out}/dkd.pt --out overlay.mp4`
+
+## Time on this machine (this invocation; "reused" = cached from an earlier one)
+
+{timing}
 """
     path = out / "report.md"
     write_text(path, text)

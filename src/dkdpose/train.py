@@ -99,6 +99,15 @@ def pick_device(name: str, dd: Dist) -> torch.device:
     return torch.device("cpu")
 
 
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count (None: leave torch's default); refuses numbers below 1."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -151,10 +160,23 @@ def make_optimizer(params, cfg: RunConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.train.lr)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: RunConfig) -> torch.optim.lr_scheduler.MultiStepLR:
-    return torch.optim.lr_scheduler.MultiStepLR(
-        opt, milestones=cfg.train.lr_milestones, gamma=cfg.train.lr_factor
-    )
+def lr_factor(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
+    """Multiplier of train.lr before optimizer step `step` (0-based): linear warm-up, then x lr_factor per
+    milestone epoch passed.
+
+    The warm-up ramps from 1/N to 1 over the first N = train.warmup_steps steps. It matters for stage 2:
+    RMSprop starts its running average of squared gradients at zero, so its first updates are about
+    10x lr per weight whatever the gradient's size, which wrecks a pre-trained P and F in a few steps.
+    """
+    t = cfg.train
+    warm = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps > 0 else 1.0
+    epoch = step // max(steps_per_epoch, 1)
+    return warm * t.lr_factor ** sum(epoch >= m for m in t.lr_milestones)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int):
+    """A per-step LambdaLR following `lr_factor` (stepped after every optimizer step)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps_per_epoch, cfg))
 
 
 # --- data ---------------------------------------------------------------------------------------------------
@@ -446,12 +468,13 @@ class Trainer:
         fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         self.gen.to(self.device, memory_format=fmt)
         self.opt_g = make_optimizer(self.gen.parameters(), cfg)
-        self.sch_g = make_scheduler(self.opt_g, cfg)
+        n = cfg.train.steps_per_epoch or len(self.train_dl)
+        self.sch_g = make_scheduler(self.opt_g, cfg, n)
         self.opt_d = self.sch_d = None
         if self.disc is not None:
             self.disc.to(self.device, memory_format=fmt)
             self.opt_d = make_optimizer(self.disc.parameters(), cfg)
-            self.sch_d = make_scheduler(self.opt_d, cfg)
+            self.sch_d = make_scheduler(self.opt_d, cfg, n)
 
     def _resume(self, path: Path) -> None:
         ckpt = load_checkpoint(path, expect_model=model_name(self.cfg), expect_joint_set=self.joint_set.name)
@@ -532,13 +555,13 @@ class Trainer:
                 if self.dd.main:
                     log.info(_log_line(res, cfg.train.epochs, total_steps, eta))
                 t_log, clips = now, 0
+            self.sch_g.step()
+            if self.sch_d is not None:
+                self.sch_d.step()
 
     def end_epoch(self) -> None:
         """Step the schedules, validate, write last.pt (and best.pt) on rank 0."""
         self.epoch += 1
-        self.sch_g.step()
-        if self.sch_d is not None:
-            self.sch_d.step()
         pck = None
         if self.val_dl is not None:
             pck = validate(_unwrap(self.gen), self.val_dl, self.codec, self.joint_set, self.device)
