@@ -18,6 +18,7 @@ from dkdpose.cli import main
 from dkdpose.config import from_dict
 from dkdpose.data.clips import ClipDataset
 from dkdpose.data.readers import read_records
+from dkdpose.errors import InputError
 from dkdpose.losses import pose_l2, reconstruction_l2, update_lambda
 
 TINY = {
@@ -143,6 +144,22 @@ def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
         assert opt.param_groups[0]["lr"] == pytest.approx(cfg.train.lr * (1.0 if warm == 0 else 0.2))
     assert moves[0] == pytest.approx(10 * cfg.train.lr, rel=1e-3)
     assert moves[10] == pytest.approx(cfg.train.lr, rel=1e-3)
+
+
+def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_root, tmp_path):
+    cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"freeze": ["distillator"], "epochs": 1})
+    torch.manual_seed(0)
+    start = train_mod.Trainer(cfg, tmp_path / "run", resume=False).gen.state_dict()
+    start = {k: v.clone() for k, v in start.items()}
+    train_mod.train(cfg, tmp_path / "run")
+    end = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state_dict"]
+    phi = [k for k in start if k.startswith("distillator.")]
+    assert any("running_mean" in k for k in phi)
+    assert all(torch.equal(start[k], end[k]) for k in phi)
+    assert not all(torch.equal(start[k], end[k]) for k in start if k.startswith("encoder."))
+    bad = tiny_cfg(penn_root, train={"freeze": ["phi"]})
+    with pytest.raises(InputError, match="has no part 'phi'"):
+        train_mod.Trainer(bad, tmp_path / "bad", resume=False)
 
 
 def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):

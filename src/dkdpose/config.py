@@ -58,6 +58,7 @@ class TrainConfig:
     lr_milestones: list[int] = field(default_factory=lambda: [15, 25])
     lr_factor: float = 0.1
     warmup_steps: int = 0  # linear lr warm-up over the first N steps (stage 2: see README, "Training")
+    freeze: list[str] = field(default_factory=list)  # generator parts kept fixed, e.g. [distillator]
     optimizer: str = "rmsprop"  # rmsprop (the paper) | adam
     eta: float = 0.1  # weight of the adversarial term in L_G (Eqn. 5)
     gamma: float = 0.1  # update rate of lambda (Eqn. 7)

@@ -154,6 +154,27 @@ def init_from_stage1(model: nn.Module, cfg: RunConfig) -> None:
         model.load_encoder_state(ckpt["state_dict"], source=cfg.model.init_encoder)
 
 
+def freeze_parts(model: nn.Module, names: list[str]) -> list[nn.Module]:
+    """Fix the parameters of the named child modules (e.g. "distillator", "initializer"); returns them.
+
+    Their BatchNorm statistics are fixed too: the caller puts the returned modules in eval mode after every
+    `model.train()`. Used to check that a part learns (compare with it frozen at its random start).
+    """
+    children = dict(model.named_children())
+    parts = []
+    for name in names:
+        if name not in children:
+            raise InputError(f"train.freeze: {model_name_of(model)} has no part {name!r} "
+                             f"(parts: {', '.join(children)})")  # fmt: skip
+        children[name].requires_grad_(False)
+        parts.append(children[name])
+    return parts
+
+
+def model_name_of(model: nn.Module) -> str:
+    return getattr(model, "name", type(model).__name__)
+
+
 def make_optimizer(params, cfg: RunConfig) -> torch.optim.Optimizer:
     if cfg.train.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.train.lr)
@@ -463,11 +484,12 @@ class Trainer:
         self.gen = build_model(model_name(cfg), num_joints=k, **model_kwargs(cfg))
         if init:
             init_from_stage1(self.gen, cfg)
+        self.frozen = freeze_parts(self.gen, cfg.train.freeze)
         self.disc = build_discriminator(cfg, k)
         self.kind = ADVERSARIAL.get(cfg.train.variant)
         fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         self.gen.to(self.device, memory_format=fmt)
-        self.opt_g = make_optimizer(self.gen.parameters(), cfg)
+        self.opt_g = make_optimizer([p for p in self.gen.parameters() if p.requires_grad], cfg)
         n = cfg.train.steps_per_epoch or len(self.train_dl)
         self.sch_g = make_scheduler(self.opt_g, cfg, n)
         self.opt_d = self.sch_d = None
@@ -537,6 +559,9 @@ class Trainer:
         cfg, n = self.cfg, self.cfg.train.steps_per_epoch or len(self.train_dl)
         self.train_dl.sampler.set_epoch(self.epoch)
         self.train_dl.dataset.set_epoch(self.epoch)
+        self.gen.train()  # (validation leaves it in eval mode)
+        for part in self.frozen:
+            part.eval()
         t_log, clips = time.perf_counter(), 0
         for i, batch in enumerate(self.train_dl):
             if i >= n:
