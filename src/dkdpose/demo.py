@@ -81,7 +81,7 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     with clock("predict + frame strip"):
         pred = predict_demo_video(dkd_pt, video, out / "predict")
         strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
-    report = write_report(out, data, scores, video, strip, clock.table(plan.threads))
+    report = write_report(out, data, scores, video, strip, clock.table())
     log.info("demo: report in %s", report)
     return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt), "scores": scores,
             "seconds": clock.seconds}  # fmt: skip
@@ -106,15 +106,14 @@ class StepClock:
         self.seconds[name] = time.perf_counter() - t0
         self.reused[name] = step.reused
 
-    def table(self, threads: int | None) -> str:
+    def table(self) -> str:
         """Markdown: minutes per step, the total, the CPU load and the thread count."""
         rows = ["| step | minutes |", "|---|---:|"]
         for name, sec in self.seconds.items():
             rows.append(f"| {name} | {sec / 60:.1f}{' (reused)' if self.reused[name] else ''} |")
         rows.append(f"| **total** | **{sum(self.seconds.values()) / 60:.1f}** |")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        threads = threads or torch.get_num_threads()
-        tail = f"torch threads: {threads}; 1-minute load average at the end: {load:.2f}."
+        tail = f"torch threads: {torch.get_num_threads()}; 1-minute load average at the end: {load:.2f}."
         return "\n".join(rows) + "\n\n" + tail
 
 
@@ -143,7 +142,7 @@ def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bo
     from dkdpose.checkpoint import load_checkpoint
     from dkdpose.train import train
 
-    last = run_dir / "last.pt"
+    last, reused = run_dir / "last.pt", False
     if last.exists():
         ckpt = load_checkpoint(last)
         if not same_config(ckpt.get("config"), cfg):
@@ -151,11 +150,11 @@ def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bo
             shutil.rmtree(run_dir)
         elif ckpt["epoch"] >= cfg.train.epochs:
             log.info("demo: reusing the finished run in %s", run_dir)
-            shutil.copy2(last, publish)  # keeps the mtime, so its evaluation stays fresh
-            return publish, True
-    train(cfg, run_dir, resume=last.exists())
-    shutil.copy2(last, publish)  # keeps the mtime, so its evaluation stays fresh
-    return publish, False
+            reused = True
+    if not reused:
+        train(cfg, run_dir, resume=last.exists())
+    shutil.copy2(last, publish)  # keeps the mtime, so the evaluation of `publish` stays fresh
+    return publish, reused
 
 
 def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> tuple[dict, bool]:

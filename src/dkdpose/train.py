@@ -164,15 +164,10 @@ def freeze_parts(model: nn.Module, names: list[str]) -> list[nn.Module]:
     parts = []
     for name in names:
         if name not in children:
-            raise InputError(f"train.freeze: {model_name_of(model)} has no part {name!r} "
-                             f"(parts: {', '.join(children)})")  # fmt: skip
+            raise InputError(f"train.freeze: the model has no part {name!r} (parts: {', '.join(children)})")
         children[name].requires_grad_(False)
         parts.append(children[name])
     return parts
-
-
-def model_name_of(model: nn.Module) -> str:
-    return getattr(model, "name", type(model).__name__)
 
 
 def make_optimizer(params, cfg: RunConfig) -> torch.optim.Optimizer:
@@ -490,13 +485,16 @@ class Trainer:
         fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         self.gen.to(self.device, memory_format=fmt)
         self.opt_g = make_optimizer([p for p in self.gen.parameters() if p.requires_grad], cfg)
-        n = cfg.train.steps_per_epoch or len(self.train_dl)
-        self.sch_g = make_scheduler(self.opt_g, cfg, n)
+        self.sch_g = make_scheduler(self.opt_g, cfg, self.steps_per_epoch)
         self.opt_d = self.sch_d = None
         if self.disc is not None:
             self.disc.to(self.device, memory_format=fmt)
             self.opt_d = make_optimizer(self.disc.parameters(), cfg)
-            self.sch_d = make_scheduler(self.opt_d, cfg, n)
+            self.sch_d = make_scheduler(self.opt_d, cfg, self.steps_per_epoch)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.cfg.train.steps_per_epoch or len(self.train_dl)
 
     def _resume(self, path: Path) -> None:
         ckpt = load_checkpoint(path, expect_model=model_name(self.cfg), expect_joint_set=self.joint_set.name)
@@ -556,7 +554,7 @@ class Trainer:
         return batch
 
     def train_epoch(self, logger: MetricsLog, total_steps: int, t_start: float, step_start: int) -> None:
-        cfg, n = self.cfg, self.cfg.train.steps_per_epoch or len(self.train_dl)
+        cfg, n = self.cfg, self.steps_per_epoch
         self.train_dl.sampler.set_epoch(self.epoch)
         self.train_dl.dataset.set_epoch(self.epoch)
         self.gen.train()  # (validation leaves it in eval mode)
@@ -604,10 +602,9 @@ class Trainer:
         if self.dd.main:
             save_config(cfg, self.out / "config.yaml")
         logger = MetricsLog(self.out, self.dd.main)
-        total = (cfg.train.steps_per_epoch or len(self.train_dl)) * cfg.train.epochs
+        total = self.steps_per_epoch * cfg.train.epochs
         t_start, step_start = time.perf_counter(), self.step
-        self.gen.train()
-        if self.disc is not None:
+        if self.disc is not None:  # (train_epoch puts the generator in train mode)
             self.disc.train()
         while self.epoch < cfg.train.epochs:
             self.train_epoch(logger, total, t_start, step_start)
