@@ -9,11 +9,11 @@ import pytest
 import torch
 import yaml
 
-from dkdpose.ablation import lambda_summary, load_plan, run_ablation, select
 from dkdpose.cli import main
 from dkdpose.data.synthetic.generate import generate_dataset
 from dkdpose.data.synthetic.presets import synth_options
 from dkdpose.errors import InputError
+from dkdpose.experiments.ablation import lambda_summary, load_plan, run_ablation, select
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"data.input_size": 64, "model.channels": 32, "model.kernel_size": 3, "model.initializer": "resnet18"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dkdpose.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 from dkdpose.errors import InputError
 from dkdpose.models.build import build_model
+from dkdpose.models.weights import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 
 KW = {"initializer": "resnet18", "channels": 16}
 

@@ -14,12 +14,11 @@ import torch.nn.functional as F
 from fake_datasets import write_fake_penn_action, write_fake_sub_jhmdb
 from torch import nn
 
-from dkdpose.checkpoint import save_checkpoint
 from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, flip_joints
-from dkdpose.evaluate import (
+from dkdpose.evaluation.evaluate import (
     StreamPlan,
     decode_to_image,
     fuse_streams,
@@ -29,6 +28,7 @@ from dkdpose.evaluate import (
     unflip_streams,
 )
 from dkdpose.models.build import build_model
+from dkdpose.models.weights import save_checkpoint
 from dkdpose.skeleton import PENN_ACTION
 
 SIZE = 256

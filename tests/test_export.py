@@ -15,7 +15,7 @@ from test_predict import person_frames, tiny_checkpoint, write_video  # noqa: E4
 
 from dkdpose.cli import main  # noqa: E402
 from dkdpose.export import export_onnx, time_onnx_step  # noqa: E402
-from dkdpose.predict import predict  # noqa: E402
+from dkdpose.inference.predict import predict  # noqa: E402
 
 
 @pytest.fixture(scope="module")

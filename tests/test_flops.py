@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from dkdpose.bench import lstm_pm_size
 from dkdpose.cli import main
-from dkdpose.flops import count_macs, model_flops
+from dkdpose.efficiency.bench import lstm_pm_size
+from dkdpose.efficiency.flops import count_macs, model_flops
 from dkdpose.models.matching import dynamic_depthwise_conv
 
 

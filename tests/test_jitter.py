@@ -1,11 +1,11 @@
-"""Hand cases of the acceleration-error jitter metric (`dkdpose.jitter`)."""
+"""Hand cases of the acceleration-error jitter metric (`dkdpose.evaluation.jitter`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dkdpose.jitter import JitterAccumulator, acceleration_errors, second_difference, triplet_mask
+from dkdpose.evaluation.jitter import JitterAccumulator, acceleration_errors, second_difference, triplet_mask
 from dkdpose.skeleton import PENN_ACTION, SUB_JHMDB
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dkdpose.cli import main
-from dkdpose.latency import matmul_peak_gflops, model_input_size, time_call
+from dkdpose.efficiency.latency import matmul_peak_gflops, model_input_size, time_call
 from dkdpose.models.build import build_model
 
 ISSUE_KEYS = {"name", "ms_per_frame_median", "ms_per_frame_p90", "fps_streams", "peak_mem_mb", "efficiency"}

@@ -1,6 +1,6 @@
 import torch
 
-from dkdpose.losses import heatmap_change, pose_l2, reconstruction_l2, update_lambda
+from dkdpose.training.losses import heatmap_change, pose_l2, reconstruction_l2, update_lambda
 
 
 def test_pose_l2_masks_unlabelled_joints_and_sums_over_time():

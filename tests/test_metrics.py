@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dkdpose.data.jhmdb import puppet_mask_boxes
-from dkdpose.metrics import (
+from dkdpose.evaluation.metrics import (
     CURVE_ALPHAS,
     PCKAccumulator,
     counted_joints,

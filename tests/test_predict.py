@@ -13,14 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from dkdpose.checkpoint import save_checkpoint
 from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
+from dkdpose.inference.predict import advance_streams, csv_header, predict, track_video
+from dkdpose.inference.tracking import ReinitPolicy
+from dkdpose.inference.video_io import open_video
 from dkdpose.models.build import build_model
-from dkdpose.predict import advance_streams, csv_header, predict, track_video
+from dkdpose.models.weights import save_checkpoint
 from dkdpose.skeleton import PENN_ACTION
-from dkdpose.tracking import ReinitPolicy
-from dkdpose.video_io import open_video
 
 K = PENN_ACTION.num_joints
 TINY = {"input_size": 64, "initializer": "resnet18", "channels": 32, "kernel_size": 3}
@@ -180,7 +180,7 @@ class _FakeRunner:
 
 def _id_crops(monkeypatch):
     """Make the crop of stream p carry p in its corner, so the fake runner can check the state's rows."""
-    import dkdpose.predict as predict_module
+    import dkdpose.inference.predict as predict_module
 
     real = predict_module._crop_all
 

@@ -245,7 +245,7 @@ def test_presets_are_flat_and_the_tiny_one_runs(tmp_path: Path, monkeypatch: pyt
     assert small["format"] == "penn_action" and small["videos"] * small["test_fraction"] == 50
     assert small["frames"] == 40
     monkeypatch.chdir(tmp_path)
-    from dkdpose.demo import DemoPlan, generate_demo_data
+    from dkdpose.experiments.demo import DemoPlan, generate_demo_data
 
     plan = DemoPlan(Path("runs/demo"), preset="synthetic_tiny")
     result = generate_demo_data(plan)

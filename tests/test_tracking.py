@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dkdpose.tracking import (
+from dkdpose.inference.tracking import (
     OneEuroFilter,
     ReinitPolicy,
     WindowParams,

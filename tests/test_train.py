@@ -13,13 +13,13 @@ import pytest
 import torch
 from fake_datasets import penn_labels, write_penn_video
 
-from dkdpose import train as train_mod
 from dkdpose.cli import main
 from dkdpose.config import from_dict
 from dkdpose.data.clips import ClipDataset
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
-from dkdpose.losses import pose_l2, reconstruction_l2, update_lambda
+from dkdpose.training import loop as train_mod
+from dkdpose.training.losses import pose_l2, reconstruction_l2, update_lambda
 
 TINY = {
     "data": {"dataset": "penn_action", "input_size": 32, "clip_length": 3, "workers": 0, "augment": True},

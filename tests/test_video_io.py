@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dkdpose.errors import InputError
-from dkdpose.video_io import open_video
+from dkdpose.inference.video_io import open_video
 
 
 def _frames(n: int, w: int = 48, h: int = 32) -> list[np.ndarray]:

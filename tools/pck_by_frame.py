@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 from dkdpose.data.readers import read_records
-from dkdpose.metrics import counted_joints, joint_distances, person_sizes, torso_sizes
+from dkdpose.evaluation.metrics import counted_joints, joint_distances, person_sizes, torso_sizes
 from dkdpose.skeleton import get_joint_set
 
 BINS = ((0, 1), (1, 5), (5, 10), (10, 20), (20, None))

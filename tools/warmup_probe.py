@@ -14,9 +14,9 @@ import itertools
 
 import torch
 
-from dkdpose import train as T
 from dkdpose.config import load_config
-from dkdpose.losses import pose_l2
+from dkdpose.training import loop as T
+from dkdpose.training.losses import pose_l2
 
 SETTINGS = {  # name: (optimizer, warm-up steps)
     "rmsprop": ("rmsprop", 0),

@@ -38,7 +38,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 def _run_score(args: argparse.Namespace) -> int:
     import json
 
-    from dkdpose.score import format_table, score_predictions, write_score
+    from dkdpose.evaluation.score import format_table, score_predictions, write_score
 
     score = score_predictions(args.dataset, args.root, args.predictions, split=args.split, alpha=args.alpha)
     print(format_table(score), flush=True)  # before the log line on stderr
@@ -66,7 +66,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from dkdpose.config import load_config
-    from dkdpose.train import NonFiniteLoss, train
+    from dkdpose.training.loop import NonFiniteLoss, train
 
     cfg = load_config(args.config, args.set)
     try:
@@ -97,7 +97,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from dkdpose.bench import bench_flops, format_flops_table, save_result
+    from dkdpose.efficiency.bench import bench_flops, format_flops_table, save_result
 
     if args.flops == args.latency:
         raise InputError("choose what to measure: --flops or --latency (one per run)")
@@ -112,8 +112,8 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> int:
-    from dkdpose.bench import save_result
-    from dkdpose.latency import bench_latency, format_latency_table
+    from dkdpose.efficiency.bench import save_result
+    from dkdpose.efficiency.latency import bench_latency, format_latency_table
 
     result = bench_latency(
         models, args.size, args.streams, args.device, args.repeats, args.warmup, threads=args.threads
@@ -196,7 +196,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dkdpose.demo import DemoPlan, run_demo
+    from dkdpose.experiments.demo import DemoPlan, run_demo
 
     plan = DemoPlan(Path(args.out), args.preset, overrides=args.set, progress=sys.stderr.isatty(),
                     threads=args.threads)  # fmt: skip
@@ -225,7 +225,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from dkdpose.evaluate import eval_command
+    from dkdpose.evaluation.evaluate import eval_command
 
     print(eval_command(**{k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose")}))
     return 0
@@ -244,7 +244,7 @@ def _add_plot_speed(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_plot_speed(args: argparse.Namespace) -> int:
-    from dkdpose.plots import parse_named_files, plot_speed_accuracy, speed_accuracy_points
+    from dkdpose.evaluation.plots import parse_named_files, plot_speed_accuracy, speed_accuracy_points
 
     points = speed_accuracy_points(args.bench, parse_named_files(args.scores), args.norm)
     plot_speed_accuracy(points, args.out, title=f"speed vs accuracy (PCK by {args.norm} size)")
@@ -278,7 +278,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from dkdpose.predict import parse_box, predict
+    from dkdpose.inference.predict import parse_box, predict
 
     result = predict(
         args.input, args.weights, out=args.out, json_path=args.json, csv_path=args.csv,
@@ -340,7 +340,7 @@ def _add_ablation(sub: argparse._SubParsersAction) -> None:
 def _run_ablation(args: argparse.Namespace) -> int:
     import json
 
-    from dkdpose.ablation import measure_costs, run_ablation
+    from dkdpose.experiments.ablation import measure_costs, run_ablation
 
     if args.measure_cost:
         costs = measure_costs(args.config, args.measure_cost, args.set, args.only, args.threads)

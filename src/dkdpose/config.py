@@ -168,7 +168,7 @@ def same_config(saved: Any, cfg: RunConfig) -> bool:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    from dkdpose.atomic import write_text
+    from dkdpose.io import write_text
 
     write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dkdpose.atomic import atomic_path, write_json
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from dkdpose.errors import InputError
+from dkdpose.io import atomic_path, write_json
 from dkdpose.models.dkd import BaselinePose
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def export_onnx(weights: str | Path, out_dir: str | Path) -> dict:
 
     Each file is written to a temporary name and renamed only once every graph has passed `onnx.checker`.
     """
-    from dkdpose.predict import load_pose_model  # late: predict imports this module's runner
+    from dkdpose.inference.predict import load_pose_model  # late: predict imports this module's runner
 
     model, ckpt, codec = load_pose_model(weights)
     out = Path(out_dir)

@@ -22,7 +22,7 @@ import numpy as np
 from dkdpose.data._files import require_dir
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
-from dkdpose.jsonfile import read_json
+from dkdpose.io import read_json
 from dkdpose.skeleton import MPII
 
 log = logging.getLogger(__name__)

@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from dkdpose.checkpoint import load_state_dict_checked
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS, PoseBackbone, SimpleBaseline
 from dkdpose.models.convlstm import ConvLSTMCell
 from dkdpose.models.distillator import KernelDistillator
 from dkdpose.models.matching import KernelMatching
+from dkdpose.models.weights import load_state_dict_checked
 
 State = tuple[Tensor, ...]
 

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from dkdpose.atomic import write_json
 from dkdpose.data.layouts import (
     penn_video_id,
     write_penn_action_video,
@@ -39,6 +38,7 @@ from dkdpose.data.synthetic.motion import ACTION_NAMES, J
 from dkdpose.data.synthetic.params import SynthParams
 from dkdpose.data.synthetic.render import RenderedVideo, render_video
 from dkdpose.errors import InputError
+from dkdpose.io import write_json
 from dkdpose.skeleton import PENN_ACTION
 
 log = logging.getLogger(__name__)

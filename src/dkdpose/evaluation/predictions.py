@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dkdpose.atomic import write_text
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
-from dkdpose.jsonfile import read_json
+from dkdpose.io import read_json, write_text
 from dkdpose.skeleton import get_joint_set
 
 SCORED_DATASETS = ("penn_action", "sub_jhmdb")

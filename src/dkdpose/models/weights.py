@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dkdpose.atomic import atomic_path
 from dkdpose.errors import InputError
+from dkdpose.io import atomic_path
 from dkdpose.skeleton import JOINT_SETS
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dkdpose.metrics import counted_joints, person_sizes
+from dkdpose.evaluation.metrics import counted_joints, person_sizes
 from dkdpose.skeleton import JointSet
 
 

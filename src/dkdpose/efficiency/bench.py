@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dkdpose.atomic import write_json
+from dkdpose.efficiency.flops import PAPER_GFLOPS, model_flops
 from dkdpose.errors import InputError
-from dkdpose.flops import PAPER_GFLOPS, model_flops
+from dkdpose.io import write_json
 from dkdpose.models.build import MODEL_NAMES
 from dkdpose.models.lstm_pm import NATIVE_INPUT
 

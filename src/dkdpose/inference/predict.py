@@ -41,14 +41,11 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dkdpose.atomic import atomic_path
-from dkdpose.checkpoint import build_model_from_checkpoint, load_checkpoint
 from dkdpose.data.clips import frame_crop
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.transforms import apply_affine_points, invert_affine
 from dkdpose.errors import InputError
-from dkdpose.skeleton import JOINT_SETS, JointSet, get_joint_set
-from dkdpose.tracking import (
+from dkdpose.inference.tracking import (
     OneEuroFilter,
     ReinitPolicy,
     WindowParams,
@@ -56,8 +53,11 @@ from dkdpose.tracking import (
     scale_box,
     window_from_keypoints,
 )
-from dkdpose.video_io import VideoSource, open_video
-from dkdpose.viz import draw_people
+from dkdpose.inference.video_io import VideoSource, open_video
+from dkdpose.inference.viz import draw_people
+from dkdpose.io import atomic_path
+from dkdpose.models.weights import build_model_from_checkpoint, load_checkpoint
+from dkdpose.skeleton import JOINT_SETS, JointSet, get_joint_set
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def load_runner(
     weights: str | Path, device: str, runtime: str, onnx_dir: str | Path | None, joint_set: str | None
 ) -> tuple[StreamRunner, dict, HeatmapCodec]:
     """(runner, checkpoint dict, codec) for `runtime`: PyTorch, or ONNX Runtime on an export of `weights`."""
-    from dkdpose.evaluate import resolve_device
+    from dkdpose.evaluation.evaluate import resolve_device
 
     dev = resolve_device(device)
     if runtime == "onnxruntime":

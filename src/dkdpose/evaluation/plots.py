@@ -2,7 +2,7 @@
 
 Drawn with matplotlib's Agg backend (no display needed) and written atomically as PNG.
 
-- `plot_pck_curves`: from a score dict's "curves" (`dkdpose.metrics.PCKAccumulator.curves`), one line per
+- `plot_pck_curves`: from a score dict's "curves" (`metrics.PCKAccumulator.curves`), one line per
   joint group and a thick one for their Mean, PCK (%) against alpha.
 - `plot_speed_accuracy`: from a `dkdpose bench --latency` JSON and score JSONs (`dkdpose eval` or
   `dkdpose score` output, or the Sub-JHMDB `score_mean.json`): one point per model, median ms per frame
@@ -19,9 +19,11 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dkdpose.atomic import atomic_path  # noqa: E402
 from dkdpose.errors import InputError  # noqa: E402
-from dkdpose.jsonfile import read_json  # noqa: E402
+from dkdpose.io import (
+    atomic_path,  # noqa: E402
+    read_json,  # noqa: E402
+)
 
 log = logging.getLogger(__name__)
 

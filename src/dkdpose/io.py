@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""File input and output shared by every command.
 
-A failure half-way never leaves a half-written output file behind.
+Atomic writes: write to a temporary file in the same folder, then rename, so a failure half-way never
+leaves a half-written output file behind. JSON input: one clear InputError per problem.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from dkdpose.errors import InputError
 
 
 @contextmanager
@@ -44,3 +47,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_json(path: str | Path, what: str, kind: type = dict, expect: str = "") -> dict | list:
+    """Parse `path`; `what` names the file in messages ("predictions file"); `kind` is dict or list.
+
+    `expect` describes the wanted content in the wrong-type message (default "a JSON object" / "a JSON list").
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: {what} is not valid JSON ({e})") from None
+    if not isinstance(obj, kind):
+        raise InputError(f"{path}: expected {expect or ('a JSON object' if kind is dict else 'a JSON list')}")
+    return obj

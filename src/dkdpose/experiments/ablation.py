@@ -43,10 +43,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from dkdpose.atomic import write_json, write_text
 from dkdpose.config import RunConfig, from_dict, same_config
 from dkdpose.errors import InputError
-from dkdpose.train import set_threads
+from dkdpose.io import write_json, write_text
+from dkdpose.training.loop import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def _read_timing(run: Run) -> dict:
 
 def _is_stale(run: Run, last: Path) -> bool:
     """True when the run in `run.folder` was made with another config or other stage-1 weights."""
-    from dkdpose.checkpoint import load_checkpoint
+    from dkdpose.models.weights import load_checkpoint
 
     if not same_config(load_checkpoint(last).get("config"), run.cfg):
         log.info("%s: trained with another config; training it again", run.folder)
@@ -216,8 +216,8 @@ def train_timed(run: Run) -> Path:
 
     Returns the path of the finished `last.pt`.
     """
-    from dkdpose.checkpoint import load_checkpoint
-    from dkdpose.train import train
+    from dkdpose.models.weights import load_checkpoint
+    from dkdpose.training.loop import train
 
     last = run.folder / "last.pt"
     if last.exists() and _is_stale(run, last):
@@ -240,7 +240,7 @@ def train_timed(run: Run) -> Path:
 
 def evaluate_run(run: Run, weights: Path, out_dir: Path) -> dict:
     """score.json of `weights` on the test split (single scale, no flip); reused when newer than them."""
-    from dkdpose.evaluate import evaluate
+    from dkdpose.evaluation.evaluate import evaluate
 
     score = out_dir / "score.json"
     if not (score.exists() and score.stat().st_mtime_ns >= weights.stat().st_mtime_ns):
@@ -251,9 +251,9 @@ def evaluate_run(run: Run, weights: Path, out_dir: Path) -> dict:
 
 def gmacs_per_frame(cfg: RunConfig) -> float:
     """Multiply-accumulates per frame after the first (`flops.model_flops`) at the run's input size."""
-    from dkdpose.flops import model_flops
+    from dkdpose.efficiency.flops import model_flops
     from dkdpose.skeleton import get_joint_set
-    from dkdpose.train import model_kwargs, model_name
+    from dkdpose.training.loop import model_kwargs, model_name
 
     kw = {k: v for k, v in model_kwargs(cfg).items() if k not in ("input_size", "pretrained")}
     k = get_joint_set(cfg.data.dataset).num_joints
@@ -437,7 +437,7 @@ def measure_costs(
 
 
 def _measure_one(run: Run, steps: int, folder: Path) -> dict:
-    from dkdpose.train import train
+    from dkdpose.training.loop import train
 
     t = run.cfg.train
     cfg = dataclasses.replace(

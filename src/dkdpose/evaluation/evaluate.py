@@ -10,7 +10,7 @@ transform of the original image, so this is averaging in the original image over
     frames -> per-stream crops -> model.init_stream / model.step -> flip_back -> warp to the scale-1 grid
            -> mean -> codec.decode -> inverse affine -> original-image keypoints -> predictions.json -> score
 
-`evaluate` writes predictions.json, score.json (by `dkdpose.score.score_predictions` on that file, so it
+`evaluate` writes predictions.json, score.json (by `score_predictions` on that file, so it
 equals `dkdpose score`), jitter.json, per_video.csv, pck_person.png, pck_torso.png and report.md into one
 folder. `evaluate_sub_jhmdb_splits` runs the three Sub-JHMDB splits (one checkpoint each) and adds their mean.
 """
@@ -29,18 +29,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dkdpose.atomic import write_json, write_text
-from dkdpose.checkpoint import build_model_from_checkpoint, load_checkpoint
 from dkdpose.data.clips import box_center_size, read_rgb
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.readers import read_records
 from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, crop_affine, invert_affine, normalize, warp_image
 from dkdpose.errors import InputError
-from dkdpose.jitter import JitterAccumulator
-from dkdpose.metrics import NORMS
-from dkdpose.predictions import SCORED_DATASETS, write_predictions
-from dkdpose.score import score_predictions, write_score
+from dkdpose.evaluation.jitter import JitterAccumulator
+from dkdpose.evaluation.metrics import NORMS
+from dkdpose.evaluation.predictions import SCORED_DATASETS, write_predictions
+from dkdpose.evaluation.score import score_predictions, write_score
+from dkdpose.io import write_json, write_text
+from dkdpose.models.weights import build_model_from_checkpoint, load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
@@ -325,7 +325,7 @@ def evaluate(
 
 def _write_outputs(out: Path, score: dict, jitter: dict, jitter_videos: dict, info: dict) -> None:
     """per_video.csv, the two PCK-vs-alpha plots and report.md (late imports: matplotlib is slow to load)."""
-    from dkdpose.plots import plot_pck_curves
+    from dkdpose.evaluation.plots import plot_pck_curves
 
     write_text(out / "per_video.csv", per_video_csv(score["per_video"], jitter_videos))
     for norm in NORMS:
@@ -385,7 +385,7 @@ def eval_command(
 
     Returns the text to print: the paper-style table(s) and the jitter line.
     """
-    from dkdpose.score import format_table
+    from dkdpose.evaluation.score import format_table
 
     common = dict(scales=parse_scales(scales), flip=flip, device=device, input_size=input_size, alpha=alpha)
     if len(weights) == 3 and dataset == "sub_jhmdb":
@@ -460,7 +460,7 @@ def pck_table_markdown(score: dict) -> list[str]:
 
 
 def jitter_markdown(jitter: dict) -> list[str]:
-    """The temporal-stability table (see `dkdpose.jitter`) as markdown lines."""
+    """The temporal-stability table (see `dkdpose.evaluation.jitter`) as markdown lines."""
     return [
         "| accel. error (px/frame^2) | accel. error (% person size/frame^2) | pred. accel. (px/frame^2) "
         "| GT accel. (px/frame^2) | joint triplets |",

@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import torch
 
-from dkdpose.atomic import write_text
 from dkdpose.config import RunConfig, load_config, same_config
 from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
 from dkdpose.errors import InputError
+from dkdpose.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class DemoPlan:
 
 def run_demo(plan: DemoPlan | None = None) -> dict:
     """Run every step of the demo (see the module docstring); returns the paths and scores it produced."""
-    from dkdpose.train import set_threads
+    from dkdpose.training.loop import set_threads
 
     plan = plan or DemoPlan()
     out = Path(plan.out_dir)
@@ -139,8 +139,8 @@ def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bo
 
     The final `last.pt` is copied to `publish` (e.g. runs/demo/dkd.pt). Returns (`publish`, reused).
     """
-    from dkdpose.checkpoint import load_checkpoint
-    from dkdpose.train import train
+    from dkdpose.models.weights import load_checkpoint
+    from dkdpose.training.loop import train
 
     last, reused = run_dir / "last.pt", False
     if last.exists():
@@ -163,7 +163,7 @@ def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> tuple[dict, boo
     Returns ({"score": score.json, "jitter": jitter.json}, reused)."""
     import json
 
-    from dkdpose.evaluate import evaluate
+    from dkdpose.evaluation.evaluate import evaluate
 
     score_path, jitter_path = out_dir / "score.json", out_dir / "jitter.json"
     fresh = score_path.exists() and score_path.stat().st_mtime >= weights.stat().st_mtime
@@ -183,7 +183,7 @@ def demo_video(root: Path):
 
 def predict_demo_video(weights: Path, record, out_dir: Path) -> dict:
     """`dkdpose predict` on the video's frame folder, starting from its first ground-truth box."""
-    from dkdpose.predict import predict
+    from dkdpose.inference.predict import predict
 
     _mkdir(out_dir)
     box = [float(v) for v in record.boxes[0]]
@@ -196,8 +196,8 @@ def predict_demo_video(weights: Path, record, out_dir: Path) -> dict:
 def write_frame_strip(record, person: dict, path: Path, count: int = 6) -> Path:
     """Six evenly spaced frames of the video with the predicted skeleton drawn, side by side (PNG)."""
     from dkdpose.data.clips import read_rgb
+    from dkdpose.inference.viz import draw_people
     from dkdpose.skeleton import get_joint_set
-    from dkdpose.viz import draw_people
 
     js = get_joint_set(record.joint_set)
     kp, sc = np.asarray(person["keypoints"]), np.asarray(person["scores"])

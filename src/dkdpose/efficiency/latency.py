@@ -15,7 +15,7 @@ What is measured, for each model (names as in `bench --flops`; lstm_pm at `bench
   and the step's working memory, without the other models or the interpreter.
 - **matmul peak**: the best GFLOP/s of a square float32 matrix product (2 n^3 FLOPs), measured at the start
   and at the end of the same run. **efficiency** = the model's achieved FLOP rate at B = 1 (2 x its per-frame
-  MACs from `dkdpose.flops` / median step time) divided by that peak.
+  MACs from `dkdpose.efficiency.flops` / median step time) divided by that peak.
 CUDA times use CUDA events around the call and synchronize before reading them; CPU times use perf_counter.
 """
 
@@ -36,9 +36,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dkdpose.bench import lstm_pm_size
+from dkdpose.efficiency.bench import lstm_pm_size
+from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
-from dkdpose.flops import model_flops
 from dkdpose.models.build import MODEL_NAMES, build_model
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def _cpu_peak_in_subprocess(
 ) -> float | None:
     """`cpu_step_peak_mib` in a fresh interpreter, so that no other model's memory is in its resident set."""
     code = (
-        "import json, sys, torch; from dkdpose.latency import cpu_step_peak_mib; "
+        "import json, sys, torch; from dkdpose.efficiency.latency import cpu_step_peak_mib; "
         f"torch.set_num_threads({int(threads)}); "
         "print(json.dumps(cpu_step_peak_mib(*json.loads(sys.argv[1]))))"
     )

@@ -1,7 +1,7 @@
 """`dkdpose score`: score a predictions file against a dataset's ground truth with the PCK protocol.
 
 Penn Action scores its `test` subset (the `train == -1` videos); Sub-JHMDB the test videos of one split
-(default 1). The result is the score dict of `docs/protocol.md` (see `dkdpose.metrics.PCKAccumulator.score`);
+(default 1). The result is the score dict of `docs/protocol.md` (see `metrics.PCKAccumulator.score`);
 `format_table` renders it like the paper's tables (Head Sho Elb Wri Hip Knee Ank Mean; one row per
 normalization).
 """
@@ -12,11 +12,11 @@ import logging
 import math
 from pathlib import Path
 
-from dkdpose.atomic import write_json
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
-from dkdpose.metrics import NORMS, PCKAccumulator
-from dkdpose.predictions import SCORED_DATASETS, check_predictions, read_predictions
+from dkdpose.evaluation.metrics import NORMS, PCKAccumulator
+from dkdpose.evaluation.predictions import SCORED_DATASETS, check_predictions, read_predictions
+from dkdpose.io import write_json
 from dkdpose.skeleton import GROUP_NAMES, get_joint_set
 
 log = logging.getLogger(__name__)

@@ -32,17 +32,17 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from dkdpose.checkpoint import load_checkpoint, save_checkpoint
 from dkdpose.config import RunConfig, save_config
 from dkdpose.data.clips import ClipDataset
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.readers import read_records
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
-from dkdpose.losses import heatmap_change, is_finite, pose_l2, reconstruction_l2, update_lambda
 from dkdpose.models.build import build_model
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
+from dkdpose.models.weights import load_checkpoint, save_checkpoint
 from dkdpose.skeleton import get_joint_set, map_from_mpii
+from dkdpose.training.losses import heatmap_change, is_finite, pose_l2, reconstruction_l2, update_lambda
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def validate(gen: nn.Module, loader, codec: HeatmapCodec, joint_set, device: tor
     The crop is a similarity transform of the original image, so distance ratios (and PCK) are the same as
     in original pixels; eval computes the full protocol on the test split.
     """
-    from dkdpose.metrics import counted_joints, joint_distances, pck_hits, torso_sizes
+    from dkdpose.evaluation.metrics import counted_joints, joint_distances, pck_hits, torso_sizes
 
     gen.eval()
     hits = counted = 0

@@ -1,0 +1,1 @@
+"""Efficiency: FLOPs counting, latency measurement, the bench command."""

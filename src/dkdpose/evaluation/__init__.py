@@ -1,0 +1,1 @@
+"""Evaluation: PCK metrics, jitter, predictions files, scoring, reports and plots."""

@@ -1,0 +1,1 @@
+"""Experiments: the demo and the ablation table, built on cached training runs."""

@@ -1,0 +1,1 @@
+"""Inference: model loading, tracking windows, video input/output, drawing, predict."""

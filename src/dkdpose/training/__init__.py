@@ -1,0 +1,1 @@
+"""Training: Algorithm 1 (the GAN step), the loop, losses."""
