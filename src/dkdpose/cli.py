@@ -55,7 +55,7 @@ def _run_score(args: argparse.Namespace) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (stage 1 single-frame or stage 2 DKD, by config)")
-    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--config", required=True, help="YAML config: a path or a shipped name (configs/)")
     p.add_argument("--out", required=True, help="run directory (config.yaml, metrics.csv, last.pt, best.pt)")
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key"
@@ -142,7 +142,7 @@ _SYNTH_DIFFICULTY = {
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate the synthetic video pose benchmark in a dataset's layout")
     p.add_argument("--out", required=True, help="output folder (reused when it holds the same benchmark)")
-    p.add_argument("--preset", default=None, help="configs/NAME.yaml (synth: section); options override it")
+    p.add_argument("--preset", default=None, help="shipped configs/NAME.yaml or a YAML path (synth: section)")
     p.add_argument("--format", default=None, help="penn_action (default) or sub_jhmdb")
     p.add_argument("--videos", type=int, default=None, help="number of videos (default 20)")
     p.add_argument("--frames", type=int, default=None, help="frames per video (default 30)")
@@ -371,11 +371,24 @@ _COMMANDS = [
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version, else the package's own (a clone on PYTHONPATH)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import dkdpose
+
+    try:
+        return version("dkdpose")
+    except PackageNotFoundError:
+        return dkdpose.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dkdpose", description="Dynamic Kernel Distillation for efficient pose estimation in videos."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"dkdpose {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)

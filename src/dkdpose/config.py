@@ -16,6 +16,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from dkdpose.config_files import find_config
 from dkdpose.errors import InputError
 
 VARIANTS = ("dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline", "lstm_pm")
@@ -139,12 +140,12 @@ def from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config and apply `section.key=value` overrides."""
-    path = Path(path)
+    """Read a YAML config (a path or a shipped config's name) and apply `section.key=value` overrides."""
+    path = find_config(path)
     try:
         d = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the config ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     for item in overrides or []:

@@ -44,6 +44,7 @@ import torch
 import yaml
 
 from dkdpose.config import RunConfig, from_dict, same_config
+from dkdpose.config_files import find_config
 from dkdpose.errors import InputError
 from dkdpose.io import write_json, write_text
 from dkdpose.training.loop import set_threads
@@ -149,7 +150,7 @@ def load_plan(
     config_path: str | Path, out_dir: str | Path, overrides: list[str] | None = None
 ) -> AblationPlan:
     """Parse and validate the ablation config (every run's RunConfig is built, so a bad key fails here)."""
-    path, out = Path(config_path), Path(out_dir)
+    path, out = find_config(config_path, "ablation config"), Path(out_dir)
     d = _read_yaml(path)
     extra = _overrides_dict(overrides or [])
     pretrain = {}

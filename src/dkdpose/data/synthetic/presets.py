@@ -1,8 +1,9 @@
 """Synth presets: the flat `synth:` section of `configs/<name>.yaml`, merged under command-line options.
 
-A preset names a file: `--preset synthetic_small` finds `configs/synthetic_small.yaml` in the current folder
-or in the repository; a path to a YAML file works too. Keys are the arguments of `generate_dataset` (`format`,
-`videos`, `frames`, `seed`, `size` as "WxH", `workers`) and the difficulty fields of `SynthParams`.
+A preset names a file: `--preset synthetic_small` finds the shipped `configs/synthetic_small.yaml`
+(`dkdpose.config_files`); a path to a YAML file works too and wins over a shipped config of the same name.
+Keys are the arguments of `generate_dataset` (`format`, `videos`, `frames`, `seed`, `size` as "WxH",
+`workers`) and the difficulty fields of `SynthParams`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
+from dkdpose.config_files import find_config
 from dkdpose.data.synthetic.params import SynthParams
 from dkdpose.errors import InputError
 
-_REPO = Path(__file__).resolve().parents[4]
 OPTION_KEYS = ("format", "videos", "frames", "seed", "size", "workers") + tuple(
     f
     for f in SynthParams.__dataclass_fields__
@@ -23,12 +24,8 @@ OPTION_KEYS = ("format", "videos", "frames", "seed", "size", "workers") + tuple(
 
 
 def preset_path(name: str) -> Path:
-    """The YAML file of preset `name` (a file path, or configs/<name>.yaml here or in the repository)."""
-    candidates = [Path(name), Path("configs") / f"{name}.yaml", _REPO / "configs" / f"{name}.yaml"]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise InputError(f"unknown synth preset {name!r}: no file {name} or configs/{name}.yaml")
+    """The YAML file of preset `name`: a file path, or the name of a shipped config."""
+    return find_config(name, "synth preset")
 
 
 def load_preset(name: str) -> dict[str, object]:
