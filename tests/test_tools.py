@@ -1,4 +1,5 @@
-"""The diagnostic scripts in tools/: paired bootstrap over videos, PCK by stream position."""
+"""The scripts in tools/: paired bootstrap over videos, PCK by stream position, track summary, untrained
+checkpoint, thread timing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
+
+from dkdpose.models.weights import load_checkpoint, save_checkpoint
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
@@ -51,3 +55,32 @@ def test_pck_by_bin_separates_frame_1_from_the_rest():
     preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
     for norm in ("torso", "person"):
         assert tool.pck_by_bin({"0001": rec}, preds, norm) == [0.0, 100.0, 100.0, 100.0, 100.0]
+
+
+def test_track_summary_gives_window_width_and_confidence_ranges():
+    tool = load_tool("track_summary")
+    person = {"id": 0, "boxes": [[0, 0, 50, 80], [10, 0, 70, 80], [5, 5, 60.5, 90]],
+              "scores": [[0.5, 0.7], [0.9, 0.9], [0.1, 0.3]]}  # fmt: skip
+    (row,) = tool.summarize({"people": [person]})
+    assert row["frames"] == 3
+    assert (row["width_min"], row["width_max"]) == (50.0, 60.0)
+    assert row["conf_min"] == pytest.approx(0.2) and row["conf_max"] == pytest.approx(0.9)
+
+
+def test_untrained_checkpoint_loads_as_a_dkdpose_checkpoint(tmp_path):
+    tool = load_tool("untrained_checkpoint")
+    state = tool.untrained_state("baseline_r18", "sub_jhmdb", {"input_size": 64, "channels": 16})
+    save_checkpoint(tmp_path / "u.pt", state)
+    ckpt = load_checkpoint(tmp_path / "u.pt", expect_model="baseline_r18", expect_joint_set="sub_jhmdb")
+    assert ckpt["num_joints"] == 15 and ckpt["variant"] == "untrained"
+    assert ckpt["model_kwargs"] == {"input_size": 64, "channels": 16}
+    assert ckpt["state_dict"]["net.classifier.weight"].shape == (15, 16, 1, 1)
+
+
+def test_thread_timing_times_every_setting_and_restores_the_thread_count():
+    tool = load_tool("thread_timing")
+    before = torch.get_num_threads()
+    times = tool.time_threads("resnet18", batch=2, size=32, threads=[1, 2], repeats=1, steps=1)
+    assert list(times) == [1, 2]
+    assert all(len(v) == 1 and v[0] > 0 for v in times.values())
+    assert torch.get_num_threads() == before
