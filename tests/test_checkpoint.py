@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dkdpose.errors import InputError
-from dkdpose.models.build import build_model
-from dkdpose.models.weights import build_model_from_checkpoint, load_checkpoint, save_checkpoint
+from dkdpose.models.build import build_model, build_model_from_checkpoint
+from dkdpose.models.weights import load_checkpoint, save_checkpoint
 
 KW = {"initializer": "resnet18", "channels": 16}
 

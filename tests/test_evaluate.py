@@ -18,15 +18,9 @@ from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, flip_joints
-from dkdpose.evaluation.evaluate import (
-    StreamPlan,
-    decode_to_image,
-    fuse_streams,
-    parse_scales,
-    predict_video,
-    stream_crops,
-    unflip_streams,
-)
+from dkdpose.evaluation.evaluate import predict_video
+from dkdpose.inference.decode import decode_to_image
+from dkdpose.inference.tta import StreamPlan, fuse_streams, parse_scales, stream_crops, unflip_streams
 from dkdpose.models.build import build_model
 from dkdpose.models.weights import save_checkpoint
 from dkdpose.skeleton import PENN_ACTION

@@ -14,8 +14,11 @@ pytest.importorskip("onnxruntime")
 from test_predict import person_frames, tiny_checkpoint, write_video  # noqa: E402
 
 from dkdpose.cli import main  # noqa: E402
-from dkdpose.export import export_onnx, time_onnx_step  # noqa: E402
+from dkdpose.efficiency.latency import time_onnx_step  # noqa: E402
+from dkdpose.export import export_onnx  # noqa: E402
 from dkdpose.inference.predict import predict  # noqa: E402
+from dkdpose.inference.tracker import TrackerOptions  # noqa: E402
+from dkdpose.inference.tracking import ReinitPolicy  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,10 @@ def test_export_writes_checked_graphs_and_a_description(exported):
 
 def test_onnxruntime_keypoints_agree_with_pytorch_within_half_a_pixel(exported):
     e, boxes = exported, [(0, 0, 60, 80), (30, 0, 96, 80)]
-    common = dict(boxes=boxes, reinit_every=3, progress=False)
-    ref = predict(e["video"], e["ckpt"], **common)
-    ort = predict(e["video"], e["ckpt"], runtime="onnxruntime", onnx_dir=e["onnx"], **common)
+    common = dict(boxes=boxes, progress=False)
+    ref = predict(e["video"], e["ckpt"], options=TrackerOptions(reinit=ReinitPolicy(every=3)), **common)
+    onnx_options = TrackerOptions(reinit=ReinitPolicy(every=3), runtime="onnxruntime", onnx_dir=e["onnx"])
+    ort = predict(e["video"], e["ckpt"], options=onnx_options, **common)
     assert ort["reinits"] == ref["reinits"] and len(ref["reinits"]) == 2 * 1  # frame 3, both people
     for a, b in zip(ref["people"], ort["people"], strict=True):
         diff = np.abs(np.asarray(a["keypoints"]) - np.asarray(b["keypoints"]))
@@ -63,7 +67,8 @@ def test_a_stateless_baseline_exports_one_graph_and_runs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["export.json", "first_frame.onnx"]
     video = write_video(tmp_path / "v.mp4", person_frames(3))
     ref = predict(video, ckpt, progress=False)
-    ort = predict(video, ckpt, runtime="onnxruntime", onnx_dir=tmp_path / "onnx", progress=False)
+    onnx_options = TrackerOptions(runtime="onnxruntime", onnx_dir=tmp_path / "onnx")
+    ort = predict(video, ckpt, options=onnx_options, progress=False)
     assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
 
 

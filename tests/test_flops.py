@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from dkdpose.cli import main
-from dkdpose.efficiency.bench import lstm_pm_size
 from dkdpose.efficiency.flops import count_macs, model_flops
 from dkdpose.models.matching import dynamic_depthwise_conv
+from dkdpose.models.variants import lstm_pm_size
 
 
 def test_counter_reports_multiply_accumulates():

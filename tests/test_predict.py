@@ -15,7 +15,9 @@ from torch import nn
 
 from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
-from dkdpose.inference.predict import advance_streams, csv_header, predict, track_video
+from dkdpose.inference.predict import PredictOutputs, csv_header, predict
+from dkdpose.inference.runners import advance_streams
+from dkdpose.inference.tracker import TrackerOptions, track_video
 from dkdpose.inference.tracking import ReinitPolicy
 from dkdpose.inference.video_io import open_video
 from dkdpose.models.build import build_model
@@ -102,7 +104,7 @@ def assets(tmp_path_factory) -> dict[str, Path]:
 
 def test_predict_writes_overlay_json_and_csv_with_the_right_shapes(assets, tmp_path):
     out, js, cs = tmp_path / "overlay.mp4", tmp_path / "poses.json", tmp_path / "poses.csv"
-    result = predict(assets["video"], assets["ckpt"], out=out, json_path=js, csv_path=cs, progress=False)
+    result = predict(assets["video"], assets["ckpt"], PredictOutputs(out, js, cs), progress=False)
     t = 6
     doc = json.loads(js.read_text())
     assert set(doc) == {"joints", "fps", "width", "height", "people"}
@@ -144,7 +146,7 @@ def test_two_boxes_give_two_people_and_batched_streams_stay_independent(assets):
 
 def test_smoothing_changes_the_output_but_not_the_first_frame(assets):
     raw = predict(assets["video"], assets["ckpt"], progress=False)
-    smooth = predict(assets["video"], assets["ckpt"], smooth=True, progress=False)
+    smooth = predict(assets["video"], assets["ckpt"], options=TrackerOptions(smooth=True), progress=False)
     a, b = np.asarray(raw["people"][0]["keypoints"]), np.asarray(smooth["people"][0]["keypoints"])
     np.testing.assert_allclose(a[0], b[0], atol=1e-3)
     assert np.abs(a[1:] - b[1:]).max() > 1e-3
@@ -180,16 +182,16 @@ class _FakeRunner:
 
 def _id_crops(monkeypatch):
     """Make the crop of stream p carry p in its corner, so the fake runner can check the state's rows."""
-    import dkdpose.inference.predict as predict_module
+    import dkdpose.inference.tracker as tracker_module
 
-    real = predict_module._crop_all
+    real = tracker_module._crop_all
 
     def crop_all(frame, boxes, size, source):
         crops, affines = real(frame, boxes, size, source)
         crops[:, 0, 0, 0] = torch.arange(len(boxes), dtype=crops.dtype)
         return crops, affines
 
-    monkeypatch.setattr(predict_module, "_crop_all", crop_all)
+    monkeypatch.setattr(tracker_module, "_crop_all", crop_all)
 
 
 def test_reinit_triggers_for_the_stream_whose_confidence_drops(tmp_path, monkeypatch):

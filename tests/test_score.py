@@ -17,7 +17,8 @@ from fake_datasets import rewrite_mat, write_fake_penn_action, write_fake_sub_jh
 from dkdpose.cli import main
 from dkdpose.data.readers import read_records
 from dkdpose.evaluation.predictions import read_predictions, write_predictions
-from dkdpose.evaluation.score import format_table, score_predictions
+from dkdpose.evaluation.report import format_table
+from dkdpose.evaluation.score import score_predictions
 
 HEADER = "Head    Sho    Elb    Wri    Hip   Knee    Ank   Mean"
 

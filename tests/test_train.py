@@ -14,12 +14,22 @@ import torch
 from fake_datasets import penn_labels, write_penn_video
 
 from dkdpose.cli import main
-from dkdpose.config import from_dict
+from dkdpose.config import from_dict, save_config
 from dkdpose.data.clips import ClipDataset
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
-from dkdpose.training import loop as train_mod
+from dkdpose.models.build import build_model
+from dkdpose.training import step as step_module
+from dkdpose.training.loop import (
+    Trainer,
+    build_discriminator,
+    lr_factor,
+    make_optimizer,
+    make_scheduler,
+    train,
+)
 from dkdpose.training.losses import pose_l2, reconstruction_l2, update_lambda
+from dkdpose.training.step import discriminator_pairs, gan_step
 
 TINY = {
     "data": {"dataset": "penn_action", "input_size": 32, "clip_length": 3, "workers": 0, "augment": True},
@@ -55,25 +65,25 @@ def tiny_batch(cfg, root: Path) -> dict:
 def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_root):
     torch.manual_seed(0)
     cfg = tiny_cfg(penn_root, train={"variant": "dkd", "eta": 0.5})
-    gen = train_mod.build_model("dkd_r18", num_joints=13, **train_mod.model_kwargs(cfg))
-    disc = train_mod.build_discriminator(cfg, 13)
+    gen = build_model("dkd_r18", num_joints=13, **cfg.model_kwargs())
+    disc = build_discriminator(cfg, 13)
     batch = {k: v for k, v in tiny_batch(cfg, penn_root).items() if torch.is_tensor(v)}
     gen0, disc0 = copy.deepcopy(gen), copy.deepcopy(disc)
     opt_g = torch.optim.SGD(gen.parameters(), lr=0.1)
     opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
     lam = 0.3
-    res = train_mod.gan_step(gen, disc, "temporal", batch, opt_g, opt_d, lam, cfg, None, _no_autocast)
+    res = gan_step(gen, disc, "temporal", batch, opt_g, opt_d, lam, cfg, None, _no_autocast)
 
     # reference D gradient: L_D's terms with the predictions detached
     heat = gen0(batch["image"]).detach()
-    rec_f, d_f = train_mod.discriminator_pairs(disc0, "temporal", batch["image"], heat)
-    rec_r, d_r = train_mod.discriminator_pairs(disc0, "temporal", batch["image"], batch["heatmaps"])
+    rec_f, d_f = discriminator_pairs(disc0, "temporal", batch["image"], heat)
+    rec_r, d_r = discriminator_pairs(disc0, "temporal", batch["image"], batch["heatmaps"])
     (reconstruction_l2(rec_r, d_r) - lam * reconstruction_l2(rec_f, d_f)).backward()
     # reference G gradient: L_G through a frozen copy of D
     disc_frozen = copy.deepcopy(disc0).requires_grad_(False)
     gen_ref = copy.deepcopy(gen0)
     heat = gen_ref(batch["image"])
-    rec_f, d_f = train_mod.discriminator_pairs(disc_frozen, "temporal", batch["image"], heat)
+    rec_f, d_f = discriminator_pairs(disc_frozen, "temporal", batch["image"], heat)
     (
         pose_l2(heat, batch["heatmaps"], batch["target_weight"]) + 0.5 * reconstruction_l2(rec_f, d_f)
     ).backward()
@@ -106,7 +116,7 @@ def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
     model = {"baseline": "baseline_r18", "lstm_pm": "lstm_pm"}.get(variant, "dkd_r18")
     cfg = tiny_cfg(penn_root, train={"variant": variant, "epochs": 1, "steps_per_epoch": 1},
                    model={"name": model})  # fmt: skip
-    train_mod.save_config(cfg, cfg_path)
+    save_config(cfg, cfg_path)
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg_path), "--out", str(out)]) == 0
     ckpt = torch.load(out / "last.pt", weights_only=True)
@@ -119,11 +129,11 @@ def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
 
 def test_lr_schedule_warms_up_then_steps_down_at_the_milestones(penn_root):
     cfg = tiny_cfg(penn_root, train={"warmup_steps": 4, "lr_milestones": [2, 3], "lr_factor": 0.1})
-    factors = [train_mod.lr_factor(step, 3, cfg) for step in range(12)]
+    factors = [lr_factor(step, 3, cfg) for step in range(12)]
     assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # warm-up, epoch 0 and 1
     assert factors[4:6] == pytest.approx([1.0, 1.0])
     assert factors[6:9] == pytest.approx([0.1] * 3) and factors[9:] == pytest.approx([0.01] * 3)
-    assert train_mod.lr_factor(0, 3, tiny_cfg(penn_root)) == 1.0  # warmup_steps 0: no warm-up
+    assert lr_factor(0, 3, tiny_cfg(penn_root)) == 1.0  # warmup_steps 0: no warm-up
 
 
 def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
@@ -134,8 +144,8 @@ def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
     for warm in (0, 10):
         cfg.train.warmup_steps = warm
         net = torch.nn.Linear(4, 1)
-        opt = train_mod.make_optimizer(net.parameters(), cfg)
-        sch = train_mod.make_scheduler(opt, cfg, steps_per_epoch=100)
+        opt = make_optimizer(net.parameters(), cfg)
+        sch = make_scheduler(opt, cfg, steps_per_epoch=100)
         w0 = net.weight.detach().clone()
         (net(torch.ones(1, 4)) * 1e-3).sum().backward()  # a tiny gradient
         opt.step()
@@ -149,9 +159,9 @@ def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
 def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_root, tmp_path):
     cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"freeze": ["distillator"], "epochs": 1})
     torch.manual_seed(0)
-    start = train_mod.Trainer(cfg, tmp_path / "run", resume=False).gen.state_dict()
+    start = Trainer(cfg, tmp_path / "run", resume=False).gen.state_dict()
     start = {k: v.clone() for k, v in start.items()}
-    train_mod.train(cfg, tmp_path / "run")
+    train(cfg, tmp_path / "run")
     end = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state_dict"]
     phi = [k for k in start if k.startswith("distillator.")]
     assert any("running_mean" in k for k in phi)
@@ -159,15 +169,15 @@ def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_ro
     assert not all(torch.equal(start[k], end[k]) for k in start if k.startswith("encoder."))
     bad = tiny_cfg(penn_root, train={"freeze": ["phi"]})
     with pytest.raises(InputError, match="has no part 'phi'"):
-        train_mod.Trainer(bad, tmp_path / "bad", resume=False)
+        Trainer(bad, tmp_path / "bad", resume=False)
 
 
 def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):
     cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"warmup_steps": 3})
-    full = train_mod.train(cfg, tmp_path / "full")
-    train_mod.train(cfg, tmp_path / "cut", stop_after_epoch=1)
+    full = train(cfg, tmp_path / "full")
+    train(cfg, tmp_path / "cut", stop_after_epoch=1)
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
-    resumed = train_mod.train(cfg, tmp_path / "cut", resume=True)
+    resumed = train(cfg, tmp_path / "cut", resume=True)
     assert resumed["step"] == full["step"] == 4
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
@@ -180,7 +190,7 @@ def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):
 
 def test_refusals_exit_2_with_one_line(penn_root, tmp_path, capsys):
     cfg_path = tmp_path / "c.yaml"
-    train_mod.save_config(tiny_cfg(penn_root), cfg_path)
+    save_config(tiny_cfg(penn_root), cfg_path)
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg_path), "--out", str(out), "--resume"]) == 2
     assert "no last.pt" in capsys.readouterr().err
@@ -199,9 +209,9 @@ def test_refusals_exit_2_with_one_line(penn_root, tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train_mod, "pose_l2", lambda *a: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(step_module, "pose_l2", lambda *a: torch.tensor(float("nan"), requires_grad=True))
     cfg_path = tmp_path / "c.yaml"
-    train_mod.save_config(tiny_cfg(penn_root, train={"variant": "no_tat"}), cfg_path)
+    save_config(tiny_cfg(penn_root, train={"variant": "no_tat"}), cfg_path)
     assert main(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run")]) == 1
     assert "non-finite loss" in capsys.readouterr().err
     assert not (tmp_path / "run" / "last.pt").exists()
@@ -209,7 +219,7 @@ def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys)
 
 def test_two_process_ddp_over_gloo(penn_root, tmp_path):
     cfg_path = tmp_path / "c.yaml"
-    train_mod.save_config(tiny_cfg(penn_root, train={"epochs": 1, "steps_per_epoch": 1}), cfg_path)
+    save_config(tiny_cfg(penn_root, train={"epochs": 1, "steps_per_epoch": 1}), cfg_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
            "-m", "dkdpose", "train", "--config", str(cfg_path), "--out", str(tmp_path / "ddp")]  # fmt: skip

@@ -15,8 +15,11 @@ import itertools
 import torch
 
 from dkdpose.config import load_config
-from dkdpose.training import loop as T
+from dkdpose.models.build import build_model
+from dkdpose.training.loaders import build_loaders, load_train_records
+from dkdpose.training.loop import init_from_stage1, make_optimizer, make_scheduler
 from dkdpose.training.losses import pose_l2
+from dkdpose.training.runtime import Dist
 
 SETTINGS = {  # name: (optimizer, warm-up steps)
     "rmsprop": ("rmsprop", 0),
@@ -30,11 +33,11 @@ def frame1_losses(cfg, batches: list[dict], optimizer: str, warmup: int) -> list
     torch.manual_seed(0)
     cfg.train.optimizer, cfg.train.warmup_steps = optimizer, warmup
     joints = batches[0]["target_weight"].shape[-1]
-    model = T.build_model(T.model_name(cfg), num_joints=joints, **T.model_kwargs(cfg))
-    T.init_from_stage1(model, cfg)
+    model = build_model(cfg.model_name(), num_joints=joints, **cfg.model_kwargs())
+    init_from_stage1(model, cfg)
     model.train()
-    opt = T.make_optimizer(model.parameters(), cfg)
-    sch = T.make_scheduler(opt, cfg, steps_per_epoch=10**6)
+    opt = make_optimizer(model.parameters(), cfg)
+    sch = make_scheduler(opt, cfg, steps_per_epoch=10**6)
     out = []
     for b in batches:
         heat = model(b["image"])  # (B, T, K, h, w)
@@ -55,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = load_config(args.config, [f"model.init_initializer={args.init}", f"model.init_encoder={args.init}",
                                     "data.workers=0"])  # fmt: skip
-    loader, _ = T.build_loaders(cfg, T.load_train_records(cfg), T.Dist())
+    loader, _ = build_loaders(cfg, load_train_records(cfg), Dist())
     batches = list(itertools.islice(iter(loader), args.steps))
     for name, (optimizer, warmup) in SETTINGS.items():
         losses = frame1_losses(cfg, batches, optimizer, warmup)

@@ -38,7 +38,8 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 def _run_score(args: argparse.Namespace) -> int:
     import json
 
-    from dkdpose.evaluation.score import format_table, score_predictions, write_score
+    from dkdpose.evaluation.report import format_table
+    from dkdpose.evaluation.score import score_predictions, write_score
 
     score = score_predictions(args.dataset, args.root, args.predictions, split=args.split, alpha=args.alpha)
     print(format_table(score), flush=True)  # before the log line on stderr
@@ -66,9 +67,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from dkdpose.config import load_config
-    from dkdpose.training.loop import NonFiniteLoss, train
+    from dkdpose.training.loaders import prepare_data
+    from dkdpose.training.loop import train
+    from dkdpose.training.step import NonFiniteLoss
 
     cfg = load_config(args.config, args.set)
+    prepare_data(cfg)  # a synthetic benchmark named in the config's synth: section is generated first
     try:
         result = train(cfg, args.out, resume=args.resume)
     except NonFiniteLoss as e:
@@ -212,11 +216,19 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on the test videos (PCK, jitter, report, curves)")
     p.add_argument("--weights", required=True, nargs="+", help="checkpoint (sub_jhmdb: 3, one per split)")
-    p.add_argument("--dataset", required=True, choices=["penn_action", "sub_jhmdb"])
-    p.add_argument("--root", required=True, help="dataset folder in its original on-disk layout")
+    p.add_argument(
+        "--config", default=None,
+        help="run config whose eval: (scales, flip) and data: (dataset, root) sections give the defaults",
+    )  # fmt: skip
+    p.add_argument("--dataset", default=None, choices=["penn_action", "sub_jhmdb"], help="(or from --config)")
+    p.add_argument("--root", default=None, help="dataset folder in its original layout (or from --config)")
     p.add_argument("--split", type=int, default=None, help="Sub-JHMDB split 1-3 (default 1, one checkpoint)")
-    p.add_argument("--scales", default="1", help="comma-separated test scales, e.g. 0.8,0.9,1,1.1,1.2")
-    p.add_argument("--flip", action="store_true", help="also average with the horizontally flipped crops")
+    p.add_argument(
+        "--scales", default=None, help="comma-separated test scales, e.g. 0.8,0.9,1,1.1,1.2 (default 1)"
+    )
+    p.add_argument(
+        "--flip", action="store_true", default=None, help="also average with the horizontally flipped crops"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--input-size", type=int, default=None, help="square input (default: the checkpoint's)")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
@@ -225,9 +237,19 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from dkdpose.evaluation.evaluate import eval_command
+    from dkdpose.config import RunConfig, load_config
+    from dkdpose.evaluation.evaluate import EvalOptions, eval_command
+    from dkdpose.inference.tta import parse_scales
 
-    print(eval_command(**{k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose")}))
+    cfg = load_config(args.config) if args.config else RunConfig()
+    dataset = args.dataset or (cfg.data.dataset if args.config else None)
+    root = args.root or (cfg.data.root if args.config else None)
+    if dataset is None or not root:
+        raise InputError("--dataset and --root are required (or a --config whose data: section names them)")
+    scales = parse_scales(args.scales) if args.scales is not None else None
+    options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
+                                      input_size=args.input_size, alpha=args.alpha)  # fmt: skip
+    print(eval_command(args.weights, dataset, root, args.out, args.split, options))
     return 0
 
 
@@ -278,15 +300,17 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from dkdpose.inference.predict import parse_box, predict
+    from dkdpose.inference.predict import PredictOutputs, parse_box, predict
+    from dkdpose.inference.tracker import TrackerOptions
+    from dkdpose.inference.tracking import ReinitPolicy
 
-    result = predict(
-        args.input, args.weights, out=args.out, json_path=args.json, csv_path=args.csv,
-        boxes=[parse_box(b) for b in args.box], reinit_every=args.reinit_every,
-        reinit_below=args.reinit_below,
-        smooth=args.smooth, device=args.device, runtime=args.runtime, onnx_dir=args.onnx_dir,
-        progress=sys.stderr.isatty(), joint_set=args.joint_set,
+    options = TrackerOptions(
+        reinit=ReinitPolicy(args.reinit_every, args.reinit_below), smooth=args.smooth, device=args.device,
+        runtime=args.runtime, onnx_dir=args.onnx_dir, joint_set=args.joint_set,
     )  # fmt: skip
+    outputs = PredictOutputs(args.out, args.json, args.csv)
+    boxes = [parse_box(b) for b in args.box]
+    result = predict(args.input, args.weights, outputs, boxes, options, progress=sys.stderr.isatty())
     print(
         f"{result['frames']} frames, {len(result['people'])} people, "
         f"{result['frames_per_second']:.1f} frames/s "

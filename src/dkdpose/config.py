@@ -17,9 +17,18 @@ from typing import Any, get_type_hints
 import yaml
 
 from dkdpose.config_files import find_config
+from dkdpose.data.synthetic.presets import OPTION_KEYS
 from dkdpose.errors import InputError
-
-VARIANTS = ("dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline", "lstm_pm")
+from dkdpose.io import write_text
+from dkdpose.models.build import check_input_size
+from dkdpose.models.variants import (
+    ARCHITECTURES,
+    MODELS,
+    VARIANTS,
+    family_of,
+    model_for_variant,
+    variant_options,
+)
 
 
 @dataclass
@@ -52,7 +61,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    variant: str = "dkd"  # one of VARIANTS
+    variant: str = "dkd"  # a row of dkdpose.models.variants.VARIANTS
     epochs: int = 40
     batch_size: int = 8
     lr: float = 5e-4
@@ -89,6 +98,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
+    def model_name(self) -> str:
+        """The model this run trains (`model_for_variant`): `dkd_r18` + `no_pkd` -> `dkd_r18_no_pkd`."""
+        return model_for_variant(self.model.name, self.train.variant)
+
+    def model_kwargs(self) -> dict:
+        """The keyword options of `build_model` for this run (stored in checkpoints to rebuild the model)."""
+        m = self.model
+        base = {"input_size": self.data.input_size, "pretrained": m.pretrained or None}
+        return {**base, **variant_options(self.train.variant, dataclasses.asdict(m))}
+
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check `value` against a field's type hint; ints are accepted for floats."""
@@ -112,8 +131,6 @@ def _apply(cfg: RunConfig, section: str, key: str, value: Any, source: str) -> N
     if section not in sections:
         raise InputError(f"{source}: unknown section {section!r} (sections: {', '.join(sorted(sections))})")
     if section == "synth":  # the generator's own options, checked against its list
-        from dkdpose.data.synthetic.presets import OPTION_KEYS
-
         if key not in OPTION_KEYS:
             raise InputError(f"{source}: unknown key synth.{key} (keys: {', '.join(OPTION_KEYS)})")
         cfg.synth[key] = value
@@ -169,8 +186,6 @@ def same_config(saved: Any, cfg: RunConfig) -> bool:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    from dkdpose.io import write_text
-
     write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
@@ -179,10 +194,11 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
     t, d = cfg.train, cfg.data
     if t.variant not in VARIANTS:
         raise InputError(f"{source}: train.variant {t.variant!r} is not one of {', '.join(VARIANTS)}")
+    if cfg.model.name not in MODELS:
+        raise InputError(f"{source}: model.name {cfg.model.name!r} is not one of {', '.join(MODELS)}")
     if d.dataset not in ("penn_action", "sub_jhmdb", "mpii"):
         raise InputError(f"{source}: data.dataset {d.dataset!r} is not penn_action, sub_jhmdb or mpii")
-    if d.input_size % 8 or d.input_size < 32:
-        raise InputError(f"{source}: data.input_size must be a multiple of 8 and >= 32, got {d.input_size}")
+    check_input_size(d.input_size, f"{source}: data.input_size", minimum=32)
     if d.clip_length < 1 or t.epochs < 1 or t.batch_size < 1:
         raise InputError(f"{source}: clip_length, epochs and batch_size must be >= 1")
     if t.warmup_steps < 0:
@@ -191,9 +207,12 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
         raise InputError(f"{source}: train.amp must be none, bf16 or fp16, got {t.amp!r}")
     if t.optimizer not in ("rmsprop", "adam"):
         raise InputError(f"{source}: train.optimizer must be rmsprop or adam, got {t.optimizer!r}")
-    family = {"baseline": "baseline_", "lstm_pm": "lstm_pm"}.get(t.variant, "dkd_")
-    if not cfg.model.name.startswith(family):
-        raise InputError(f"{source}: train.variant {t.variant!r} needs a {family.rstrip('_')}* model.name, "
+    variant = VARIANTS[t.variant]
+    family = ARCHITECTURES[variant.architecture].family
+    if family_of(cfg.model.name) != family:
+        raise InputError(f"{source}: train.variant {t.variant!r} needs a {family}* model.name, "
                          f"got {cfg.model.name!r}")  # fmt: skip
-    if t.variant in ("dkd", "no_tat", "no_pkd", "sat", "lstm") and d.clip_length < 2:
-        raise InputError(f"{source}: variant {t.variant!r} needs data.clip_length >= 2")
+    if d.clip_length < variant.min_clip_length:
+        raise InputError(
+            f"{source}: variant {t.variant!r} needs data.clip_length >= {variant.min_clip_length}"
+        )

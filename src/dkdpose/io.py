@@ -1,7 +1,8 @@
 """File input and output shared by every command.
 
 Atomic writes: write to a temporary file in the same folder, then rename, so a failure half-way never
-leaves a half-written output file behind. JSON input: one clear InputError per problem.
+leaves a half-written output file behind. JSON input: one clear InputError per problem. Folders: created or
+one clear InputError.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from dkdpose.errors import InputError
@@ -64,3 +65,23 @@ def read_json(path: str | Path, what: str, kind: type = dict, expect: str = "") 
     if not isinstance(obj, kind):
         raise InputError(f"{path}: expected {expect or ('a JSON object' if kind is dict else 'a JSON list')}")
     return obj
+
+
+def make_folder(path: str | Path, what: str = "output folder") -> Path:
+    """Create folder `path` (and its parents); InputError naming it when that is impossible."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{path}: cannot create the {what} ({e.strerror or e})") from None
+    return path
+
+
+def enter_atomic(stack: ExitStack, path: Path) -> Path:
+    """`atomic_path(path)` entered on `stack` (renamed when the stack closes); InputError if not writable."""
+    try:
+        return stack.enter_context(atomic_path(path))
+    except OSError as e:
+        raise InputError(f"{path}: cannot write here ({e.strerror})") from None

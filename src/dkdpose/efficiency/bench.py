@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from dkdpose.efficiency.flops import PAPER_GFLOPS, model_flops
 from dkdpose.errors import InputError
-from dkdpose.io import write_json
-from dkdpose.models.build import MODEL_NAMES
-from dkdpose.models.lstm_pm import NATIVE_INPUT
+from dkdpose.io import make_folder, write_json
+from dkdpose.models.build import MODEL_NAMES, check_input_size
+from dkdpose.models.variants import input_size_for
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +25,13 @@ DEFAULT_FLOPS_MODELS = (
 )  # fmt: skip
 
 
-def lstm_pm_size(size: int) -> int:
-    """LSTM PM's input for the ResNet models' `size`: 368 for 256 (its native size), scaled, multiple of 8."""
-    return 8 * max(1, round(size * NATIVE_INPUT / 256 / 8))
-
-
 def bench_flops(size: int = 256, models: list[str] | None = None, num_joints: int = 13) -> dict:
     """GMACs and parameters of `models` (default DEFAULT_FLOPS_MODELS) on `size` x `size` input.
 
     Returns {"models": [{"name", "input", "gmacs_per_frame", "gmacs_first_frame", "params_m"}]}; lstm_pm runs
-    at `lstm_pm_size(size)` (368 for 256). Penn Action's 13 joints unless told otherwise.
+    at `variants.input_size_for` (368 for 256). Penn Action's 13 joints unless told otherwise.
     """
-    if size < 32 or size % 8:
-        raise InputError(f"bench --size must be a multiple of 8 and at least 32, got {size}")
+    check_input_size(size, "bench --size", minimum=32)
     names = list(models or DEFAULT_FLOPS_MODELS)
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
@@ -46,7 +40,7 @@ def bench_flops(size: int = 256, models: list[str] | None = None, num_joints: in
         )
     rows = []
     for name in tqdm(names, desc="counting FLOPs", disable=not sys.stderr.isatty()):
-        rows.append(model_flops(name, lstm_pm_size(size) if name == "lstm_pm" else size, num_joints))
+        rows.append(model_flops(name, input_size_for(name, size), num_joints))
         log.debug("%s: %s", name, rows[-1])
     return {"models": rows}
 
@@ -70,8 +64,8 @@ def format_flops_table(result: dict) -> str:
 def save_result(path: str | Path, result: dict) -> None:
     """Write a bench result as JSON atomically, creating the parent folder."""
     path = Path(path)
+    make_folder(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
     except OSError as e:
         raise InputError(f"{path}: cannot write the bench result ({e.strerror or e})") from e

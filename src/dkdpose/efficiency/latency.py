@@ -1,6 +1,6 @@
 """`dkdpose bench --latency`: per-frame latency of the streaming step, side by side in one process.
 
-What is measured, for each model (names as in `bench --flops`; lstm_pm at `bench.lstm_pm_size(size)`,
+What is measured, for each model (names as in `bench --flops`; lstm_pm at `variants.input_size_for`,
 368 for 256):
 - **latency**: one `model.step` on one stream (B = 1) with the state carried from the previous step, as online
   inference runs it. After `warmup` rounds, `repeats` rounds in which the models take turns (round-robin), so
@@ -24,22 +24,24 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from dkdpose.efficiency.bench import lstm_pm_size
+from dkdpose.devices import describe_device, resolve_device
 from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
-from dkdpose.models.build import MODEL_NAMES, build_model
+from dkdpose.inference.runners import OnnxStreamRunner
+from dkdpose.models.build import MODEL_NAMES, build_model, check_input_size
+from dkdpose.models.variants import input_size_for
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class _Stream:
 
 def model_input_size(name: str, size: int) -> int:
     """The input a model runs at for a `size` crop of the ResNet models (lstm_pm: its native 368 for 256)."""
-    return lstm_pm_size(size) if name == "lstm_pm" else size
+    return input_size_for(name, size)
 
 
 def _build(name: str, size: int, device: torch.device, num_joints: int) -> nn.Module:
@@ -209,19 +211,10 @@ def _check_args(models: list[str], size: int, streams: int, repeats: int, device
         )
     if not models:
         raise InputError("bench --latency: --models names no model")
-    if size < 32 or size % 8:
-        raise InputError(f"bench --size must be a multiple of 8 and at least 32, got {size}")
+    check_input_size(size, "bench --size", minimum=32)
     if streams < 1 or repeats < 1:
         raise InputError(f"bench: --streams and --repeats must be >= 1, got {streams} and {repeats}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"bench: unknown device {device!r}; use cpu or cuda") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError(f"bench: device must be cpu or cuda, got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"bench: device {device!r} requested but CUDA is not available on this machine")
-    return dev
+    return resolve_device(device)
 
 
 def _round_robin(streams: list[_Stream], rounds: int, device: torch.device, record: bool, desc: str) -> None:
@@ -229,19 +222,6 @@ def _round_robin(streams: list[_Stream], rounds: int, device: torch.device, reco
     for _ in tqdm(range(rounds), desc=desc, disable=not sys.stderr.isatty()):
         for s in streams:
             s.advance(device, record)
-
-
-def describe_device(device: torch.device) -> str:
-    """A human-readable name of the machine measured on."""
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return f"cpu: {cpu}, {torch.get_num_threads()} torch threads"
 
 
 def bench_latency(
@@ -358,3 +338,39 @@ def format_latency_table(result: dict) -> str:
             f"{r['ms_per_frame_p90']:9.1f} {r['fps_streams']:8.2f} {mem:>9s} {100 * r['efficiency']:5.1f}%"
         )
     return "\n".join(lines)
+
+
+def time_onnx_step(
+    onnx_dir: str | Path, streams: int = 1, repeats: int = 20, warmup: int = 3, seed: int = 0
+) -> dict:
+    """Time the exported streaming step under ONNX Runtime on the CPU, state carried from step to step.
+
+    Runs `first_frame` once, then `warmup` untimed and `repeats` timed steps on `streams` random frames.
+    Returns {"runtime": "onnxruntime", "input": [S, S], "streams", "ms_per_frame_median",
+    "ms_per_frame_p90", "fps_streams"} (ms per step of ONE stream: a B-stream step is timed as a whole and
+    divided by B, since the graphs run the streams in turn).
+    """
+    if streams < 1 or repeats < 1 or warmup < 0:
+        raise InputError(
+            "time_onnx_step: need streams >= 1, repeats >= 1, warmup >= 0; "
+            f"got {streams}, {repeats}, {warmup}"
+        )
+    runner = OnnxStreamRunner(onnx_dir)
+    s = runner.meta["input_size"]
+    frames = torch.randn(streams, 3, s[1], s[0], generator=torch.Generator().manual_seed(seed))
+    _, state = runner.init(frames)
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        _, state = runner.step(frames, state)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    per_frame_ms = np.array(times) * 1e3 / streams
+    return {
+        "runtime": "onnxruntime",
+        "input": list(s),
+        "streams": streams,
+        "ms_per_frame_median": round(float(np.median(per_frame_ms)), 3),
+        "ms_per_frame_p90": round(float(np.percentile(per_frame_ms, 90)), 3),
+        "fps_streams": round(streams / float(np.median(times)), 3),
+    }

@@ -24,10 +24,11 @@ from dkdpose.io import (
     atomic_path,  # noqa: E402
     read_json,  # noqa: E402
 )
+from dkdpose.skeleton import GROUP_NAMES  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-_GROUPS = ("Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank")
+
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -42,7 +43,7 @@ def plot_pck_curves(curves: dict, norm: str, path: str | Path, title: str = "") 
     """PCK-vs-alpha of `norm` ("person" / "torso") from `curves` {"alpha": [..], norm: {"groups": ..}}."""
     alphas = curves["alpha"]
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for g in _GROUPS:
+    for g in GROUP_NAMES:
         ys = curves[norm]["groups"][g]
         ax.plot(alphas, [float("nan") if y is None else y for y in ys], label=g, linewidth=1)
     mean = [float("nan") if y is None else y for y in curves[norm]["groups"]["Mean"]]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
-from dkdpose.evaluation.metrics import NORMS, PCKAccumulator
+from dkdpose.evaluation.metrics import PCKAccumulator
 from dkdpose.evaluation.predictions import SCORED_DATASETS, check_predictions, read_predictions
-from dkdpose.io import write_json
-from dkdpose.skeleton import GROUP_NAMES, get_joint_set
+from dkdpose.io import make_folder, write_json
+from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +48,8 @@ def score_predictions(
     return acc.score(alpha, dataset, split)
 
 
-def format_table(score: dict) -> str:
-    """The paper-style table: a header line, then Head Sho Elb Wri Hip Knee Ank Mean per normalization."""
-    split = f" split {score['split']}" if score.get("split") is not None else ""
-    title = (
-        f"{score['dataset']}{split}: PCK@{score['alpha']:g}, {score.get('videos', '?')} videos, "
-        f"{score['frames']} frames, {score['joints_counted']} joints counted"
-    )
-    cols = (*GROUP_NAMES, "Mean")
-    lines = [title, f"{'':8}" + "".join(f"{c:>7}" for c in cols)]
-    for norm in NORMS:
-        groups = score[norm]["groups"]
-        lines.append(f"{norm:8}" + "".join(f"{_cell(groups[c]):>7}" for c in cols))
-    return "\n".join(lines)
-
-
 def write_score(path: str | Path, score: dict) -> None:
     """Write the score JSON atomically, creating the parent folder if needed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     write_json(path, score)
-
-
-def _cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"

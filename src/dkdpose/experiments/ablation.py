@@ -19,10 +19,10 @@ are applied last, to every run. Unknown top-level keys, variant keys, variant na
 InputErrors.
 
 Run folders: `OUT/pretrain_<name>/` and `OUT/<variant>/train/`, `OUT/<variant>/eval/`. Training goes one
-epoch per `train` call (resuming from `last.pt`, which restores the optimizer, λ and RNG state), so that
-`train_time.json` — the measured wall time summed across resumes — loses at most one epoch when the
-process is killed; rerunning the same command reuses finished runs and continues cut-off ones. A run whose
-config or whose stage-1 checkpoint changed is trained again.
+epoch per `train` call (`runs.train_cached`: resuming from `last.pt`, which restores the optimizer, λ and RNG
+state), so that `train_time.json` — the measured wall time summed across resumes — loses at most one epoch
+when the process is killed; rerunning the same command reuses finished runs and continues cut-off ones. A
+run whose config or whose stage-1 checkpoint changed is trained again.
 """
 
 from __future__ import annotations
@@ -32,28 +32,30 @@ import dataclasses
 import json
 import logging
 import os
-import platform
-import shutil
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 import yaml
 
-from dkdpose.config import RunConfig, from_dict, same_config
+from dkdpose.config import RunConfig, from_dict
 from dkdpose.config_files import find_config
+from dkdpose.devices import describe_machine, set_threads
+from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
-from dkdpose.io import write_json, write_text
-from dkdpose.training.loop import set_threads
+from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
+from dkdpose.experiments.runs import evaluate_cached, read_timing, train_cached
+from dkdpose.io import make_folder, write_json, write_text
+from dkdpose.skeleton import get_joint_set
+from dkdpose.training.loaders import prepare_data
+from dkdpose.training.loop import train
 
 log = logging.getLogger(__name__)
 
 TOP_KEYS = ("common", "pretrain", "variants")
 VARIANT_KEYS = ("init_initializer", "init_encoder", "set")
-GROUPS = ("Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank", "Mean")
+GROUPS = GROUP_COLUMNS
 
 
 @dataclass
@@ -182,83 +184,23 @@ def select(plan: AblationPlan, only: list[str] | None) -> list[Run]:
 # --- cached, timed training ---------------------------------------------------------------------------------
 
 
-def _mtime_ns(path: str) -> int:
-    return Path(path).stat().st_mtime_ns
-
-
-def _init_stamp(run: Run) -> dict[str, int]:
-    """Modification times of the stage-1 checkpoints this run starts from (a retrained one invalidates it)."""
-    m = run.cfg.model
-    paths = [p for p in (m.init_initializer, m.init_encoder) if p]
-    return {p: _mtime_ns(p) for p in paths}
-
-
-def _read_timing(run: Run) -> dict:
-    path = run.folder / "train_time.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _is_stale(run: Run, last: Path) -> bool:
-    """True when the run in `run.folder` was made with another config or other stage-1 weights."""
-    from dkdpose.models.weights import load_checkpoint
-
-    if not same_config(load_checkpoint(last).get("config"), run.cfg):
-        log.info("%s: trained with another config; training it again", run.folder)
-        return True
-    init = _read_timing(run).get("init")  # absent when killed before the first epoch's timing was written
-    if init is not None and init != _init_stamp(run):
-        log.info("%s: its stage-1 checkpoint changed; training it again", run.folder)
-        return True
-    return False
-
-
-def train_timed(run: Run) -> Path:
-    """Train `run` epoch by epoch into its folder (reusing / resuming), summing wall time in train_time.json.
-
-    Returns the path of the finished `last.pt`.
-    """
-    from dkdpose.models.weights import load_checkpoint
-    from dkdpose.training.loop import train
-
-    last = run.folder / "last.pt"
-    if last.exists() and _is_stale(run, last):
-        shutil.rmtree(run.folder)
-    epoch = load_checkpoint(last)["epoch"] if last.exists() else 0
-    if epoch >= run.cfg.train.epochs:
-        log.info("%s: reusing the finished run", run.folder)
-        return last
-    timing = {"seconds": 0.0, "epochs": 0, **_read_timing(run), "init": _init_stamp(run)}
-    while epoch < run.cfg.train.epochs:
-        t0 = time.perf_counter()
-        epoch = train(run.cfg, run.folder, resume=last.exists(), stop_after_epoch=epoch + 1)["epoch"]
-        timing["seconds"] = round(timing["seconds"] + time.perf_counter() - t0, 3)
-        timing["epochs"] = epoch
-        write_json(run.folder / "train_time.json", timing)
-        log.info("%s: epoch %d/%d done (%.1f min so far)", run.name, epoch, run.cfg.train.epochs,
-                 timing["seconds"] / 60)  # fmt: skip
-    return last
+def train_run(run: Run) -> Path:
+    """Train `run` into its folder (cached and resumable, `runs.train_cached`); returns its last.pt."""
+    return train_cached(run.cfg, run.folder, run.name)[0]
 
 
 def evaluate_run(run: Run, weights: Path, out_dir: Path) -> dict:
     """score.json of `weights` on the test split (single scale, no flip); reused when newer than them."""
-    from dkdpose.evaluation.evaluate import evaluate
-
-    score = out_dir / "score.json"
-    if not (score.exists() and score.stat().st_mtime_ns >= weights.stat().st_mtime_ns):
-        d = run.cfg.data
-        evaluate(weights, d.dataset, d.root, out_dir, split=d.split if d.dataset == "sub_jhmdb" else None)
-    return json.loads(score.read_text())
+    d = run.cfg.data
+    split = d.split if d.dataset == "sub_jhmdb" else None
+    return evaluate_cached(weights, d.dataset, d.root, out_dir, split)[0]["score"]
 
 
 def gmacs_per_frame(cfg: RunConfig) -> float:
     """Multiply-accumulates per frame after the first (`flops.model_flops`) at the run's input size."""
-    from dkdpose.efficiency.flops import model_flops
-    from dkdpose.skeleton import get_joint_set
-    from dkdpose.training.loop import model_kwargs, model_name
-
-    kw = {k: v for k, v in model_kwargs(cfg).items() if k not in ("input_size", "pretrained")}
+    kw = {k: v for k, v in cfg.model_kwargs().items() if k not in ("input_size", "pretrained")}
     k = get_joint_set(cfg.data.dataset).num_joints
-    return model_flops(model_name(cfg), cfg.data.input_size, num_joints=k, **kw)["gmacs_per_frame"]
+    return model_flops(cfg.model_name(), cfg.data.input_size, num_joints=k, **kw)["gmacs_per_frame"]
 
 
 # --- the table ----------------------------------------------------------------------------------------------
@@ -287,26 +229,8 @@ def variant_result(run: Run, score: dict) -> dict:
         "torso": score["torso"]["mean"],
         "groups_torso": score["torso"]["groups"],
         "gmacs_per_frame": gmacs_per_frame(run.cfg),
-        "train_minutes": round(_read_timing(run).get("seconds", 0.0) / 60, 2),
+        "train_minutes": round(read_timing(run.folder).get("seconds", 0.0) / 60, 2),
     }
-
-
-def machine_description() -> str:
-    """CPU model, usable cores, torch version and threads: what the timings were measured on."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), CPU only"
-
-
-def _fmt(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
 
 
 def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_minutes: dict) -> str:
@@ -321,12 +245,13 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
         "", "| variant | person | torso | GMACs/frame | train min |", "|---|---:|---:|---:|---:|",
     ]  # fmt: skip
     for name, r in results["variants"].items():
-        lines.append(f"| {name} | {_fmt(r['person'])} | {_fmt(r['torso'])} | {_fmt(r['gmacs_per_frame'], 3)} "
-                     f"| {_fmt(r['train_minutes'])} |")  # fmt: skip
+        cells = [fmt_value(r["person"]), fmt_value(r["torso"]), fmt_value(r["gmacs_per_frame"], 3),
+                 fmt_value(r["train_minutes"])]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Torso PCK@0.2 per joint group", "", "| variant | " + " | ".join(GROUPS) + " |",
               "|---|" + "---:|" * len(GROUPS)]  # fmt: skip
     for name, r in results["variants"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(r["groups_torso"].get(g)) for g in GROUPS) + " |")
+        lines.append(f"| {name} | " + " | ".join(fmt_value(r["groups_torso"].get(g)) for g in GROUPS) + " |")
     lines += [
         "",
         "## λ during training (metrics.csv, logged steps)",
@@ -338,7 +263,7 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
         if s is None:
             lines.append(f"| {name} | no discriminator | | | | | | |")
             continue
-        cells = [_fmt(s[k], 3) for k in ("first", "last", "min", "max", "mean")]
+        cells = [fmt_value(s[k], 3) for k in ("first", "last", "min", "max", "mean")]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['at_0']:.0%} | {s['at_1']:.0%} |")
     lines += ["", "Shared single-frame pre-training (stage 1): "
               + ", ".join(f"`{n}` {m:.1f} min" for n, m in pretrain_minutes.items()), ""]  # fmt: skip
@@ -369,11 +294,11 @@ def run_ablation(
     needed = {r for v in chosen for r in v.inits.values()}
     for name in plan.pretrain:
         if name in needed:
-            train_timed(plan.pretrain[name])
+            train_run(plan.pretrain[name])
     for run in chosen:
-        evaluate_run(run, train_timed(run), run.folder.parent / "eval")
+        evaluate_run(run, train_run(run), run.folder.parent / "eval")
     command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
-    results = {"command": command, "machine": machine_description(), "variants": {}}
+    results = {"command": command, "machine": describe_machine(), "variants": {}}
     lambdas = {}
     for name, run in plan.variants.items():
         score = run.folder.parent / "eval" / "score.json"
@@ -382,14 +307,9 @@ def run_ablation(
             continue
         results["variants"][name] = variant_result(run, json.loads(score.read_text()))
         lambdas[name] = lambda_summary(run.folder / "metrics.csv")
-    pre_min = {
-        n: _read_timing(r).get("seconds", 0.0) / 60 for n, r in plan.pretrain.items() if r.folder.exists()
-    }
-    results_dir = Path(results_dir)
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{results_dir}: cannot create the results folder ({e.strerror or e})") from None
+    pre_min = {n: read_timing(r.folder).get("seconds", 0.0) / 60 for n, r in plan.pretrain.items()
+               if r.folder.exists()}  # fmt: skip
+    results_dir = make_folder(results_dir, "results folder")
     write_json(results_dir / "synthetic_ablation.json", results)
     write_text(results_dir / "synthetic_ablation.md", results_markdown(results, plan, lambdas, pre_min))
     return results
@@ -438,8 +358,6 @@ def measure_costs(
 
 
 def _measure_one(run: Run, steps: int, folder: Path) -> dict:
-    from dkdpose.training.loop import train
-
     t = run.cfg.train
     cfg = dataclasses.replace(
         run.cfg,
@@ -447,6 +365,7 @@ def _measure_one(run: Run, steps: int, folder: Path) -> dict:
         data=dataclasses.replace(run.cfg.data, val_videos=0),
         model=dataclasses.replace(run.cfg.model, init_initializer="", init_encoder=""),
     )
+    prepare_data(cfg)
     train(cfg, folder)
     sec = _step_seconds(folder / "metrics.csv", t.batch_size)
     total_steps = t.epochs * (t.steps_per_epoch or 0)

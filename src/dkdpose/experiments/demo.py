@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import shutil
 import time
 from contextlib import contextmanager
@@ -26,12 +27,19 @@ import cv2
 import numpy as np
 import torch
 
-from dkdpose.config import RunConfig, load_config, same_config
+from dkdpose.config import RunConfig, load_config
+from dkdpose.data.clips import read_rgb
 from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
+from dkdpose.devices import set_threads, usable_cores
 from dkdpose.errors import InputError
-from dkdpose.io import write_text
+from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
+from dkdpose.experiments.runs import evaluate_cached, train_cached
+from dkdpose.inference.predict import PredictOutputs, predict
+from dkdpose.inference.viz import draw_people
+from dkdpose.io import make_folder, write_text
+from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +63,8 @@ class DemoPlan:
 
 def run_demo(plan: DemoPlan | None = None) -> dict:
     """Run every step of the demo (see the module docstring); returns the paths and scores it produced."""
-    from dkdpose.training.loop import set_threads
-
     plan = plan or DemoPlan()
-    out = Path(plan.out_dir)
-    _mkdir(out)
+    out = make_folder(plan.out_dir, "demo folder")
     set_threads(plan.threads)
     clock = StepClock()
     with clock("synthetic data"):
@@ -67,16 +72,18 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     for name in ("card.json", "contact_sheet.png"):
         shutil.copyfile(plan.data_dir / name, out / name)
     with clock("train baseline") as step:
-        baseline_pt, step.reused = train_cached(
+        baseline_pt, step.reused = train_published(
             _config(plan, plan.baseline_config, []), out / "train_baseline", out / "baseline.pt")  # fmt: skip
     init = [f"model.init_initializer={baseline_pt}", f"model.init_encoder={baseline_pt}"]
     with clock("train DKD") as step:
         dkd_cfg = _config(plan, plan.dkd_config, init)
-        dkd_pt, step.reused = train_cached(dkd_cfg, out / "train_dkd", out / "dkd.pt")
+        dkd_pt, step.reused = train_published(dkd_cfg, out / "train_dkd", out / "dkd.pt")
     scores = {}
     for name, pt in (("baseline", baseline_pt), ("dkd", dkd_pt)):
         with clock(f"eval {name}") as step:
-            scores[name], step.reused = evaluate_cached(pt, plan.data_dir, out / f"eval_{name}")
+            scores[name], step.reused = evaluate_cached(
+                pt, "penn_action", plan.data_dir, out / f"eval_{name}"
+            )
     video = demo_video(plan.data_dir)
     with clock("predict + frame strip"):
         pred = predict_demo_video(dkd_pt, video, out / "predict")
@@ -117,13 +124,6 @@ class StepClock:
         return "\n".join(rows) + "\n\n" + tail
 
 
-def _mkdir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{path}: cannot create the demo folder ({e.strerror or e})") from None
-
-
 def generate_demo_data(plan: DemoPlan) -> SynthResult:
     """Generate (or reuse) the preset's benchmark in `data/<preset>`."""
     return generate_dataset(plan.data_dir, progress=plan.progress, **synth_options(plan.preset, {}))
@@ -134,43 +134,13 @@ def _config(plan: DemoPlan, path: str, extra: list[str]) -> RunConfig:
     return load_config(preset_path(path), overrides)
 
 
-def train_cached(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bool]:
-    """Train `cfg` into `run_dir` unless a finished run with the same config is there; resume a cut-off one.
+def train_published(cfg: RunConfig, run_dir: Path, publish: Path) -> tuple[Path, bool]:
+    """`runs.train_cached` into `run_dir`, then its `last.pt` copied to `publish` (e.g. runs/demo/dkd.pt).
 
-    The final `last.pt` is copied to `publish` (e.g. runs/demo/dkd.pt). Returns (`publish`, reused).
-    """
-    from dkdpose.models.weights import load_checkpoint
-    from dkdpose.training.loop import train
-
-    last, reused = run_dir / "last.pt", False
-    if last.exists():
-        ckpt = load_checkpoint(last)
-        if not same_config(ckpt.get("config"), cfg):
-            log.info("demo: %s was trained with another config; training it again", run_dir)
-            shutil.rmtree(run_dir)
-        elif ckpt["epoch"] >= cfg.train.epochs:
-            log.info("demo: reusing the finished run in %s", run_dir)
-            reused = True
-    if not reused:
-        train(cfg, run_dir, resume=last.exists())
+    Returns (`publish`, reused)."""
+    last, reused = train_cached(cfg, run_dir)
     shutil.copy2(last, publish)  # keeps the mtime, so the evaluation of `publish` stays fresh
     return publish, reused
-
-
-def evaluate_cached(weights: Path, root: Path, out_dir: Path) -> tuple[dict, bool]:
-    """`dkdpose eval` of `weights` on the test split (single scale, as a quick look); reused when newer.
-
-    Returns ({"score": score.json, "jitter": jitter.json}, reused)."""
-    import json
-
-    from dkdpose.evaluation.evaluate import evaluate
-
-    score_path, jitter_path = out_dir / "score.json", out_dir / "jitter.json"
-    fresh = score_path.exists() and score_path.stat().st_mtime >= weights.stat().st_mtime
-    if not fresh:
-        evaluate(weights, "penn_action", root, out_dir)
-    scores = {"score": json.loads(score_path.read_text()), "jitter": json.loads(jitter_path.read_text())}
-    return scores, fresh
 
 
 def demo_video(root: Path):
@@ -183,22 +153,14 @@ def demo_video(root: Path):
 
 def predict_demo_video(weights: Path, record, out_dir: Path) -> dict:
     """`dkdpose predict` on the video's frame folder, starting from its first ground-truth box."""
-    from dkdpose.inference.predict import predict
-
-    _mkdir(out_dir)
+    make_folder(out_dir, "demo folder")
     box = [float(v) for v in record.boxes[0]]
-    return predict(
-        record.frames[0].parent, weights, out=out_dir / "overlay.mp4", json_path=out_dir / "poses.json",
-        csv_path=out_dir / "poses.csv", boxes=[box], progress=False,
-    )  # fmt: skip
+    outputs = PredictOutputs(out_dir / "overlay.mp4", out_dir / "poses.json", out_dir / "poses.csv")
+    return predict(record.frames[0].parent, weights, outputs, boxes=[box], progress=False)
 
 
 def write_frame_strip(record, person: dict, path: Path, count: int = 6) -> Path:
     """Six evenly spaced frames of the video with the predicted skeleton drawn, side by side (PNG)."""
-    from dkdpose.data.clips import read_rgb
-    from dkdpose.inference.viz import draw_people
-    from dkdpose.skeleton import get_joint_set
-
     js = get_joint_set(record.joint_set)
     kp, sc = np.asarray(person["keypoints"]), np.asarray(person["scores"])
     picks = np.linspace(0, record.num_frames - 1, count).round().astype(int)
@@ -208,31 +170,25 @@ def write_frame_strip(record, person: dict, path: Path, count: int = 6) -> Path:
     return path
 
 
-def _cell(v: float | None, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
 def score_table(scores: dict) -> str:
     """Markdown: one row per model and normalization, the seven groups, Mean, and the jitter columns."""
-    groups = ["Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank", "Mean"]
+    groups = GROUP_COLUMNS
     lines = ["| model | norm | " + " | ".join(groups) + " | accel. error (px/frame²) |",
              "|---|---|" + "---:|" * (len(groups) + 1)]  # fmt: skip
     for name, s in scores.items():
         for norm in ("person", "torso"):
-            cells = [_cell(s["score"][norm]["groups"][g]) for g in groups]
-            jit = _cell(s["jitter"].get("accel_error_px"), 2) if norm == "person" else ""
+            cells = [fmt_value(s["score"][norm]["groups"][g]) for g in groups]
+            jit = fmt_value(s["jitter"].get("accel_error_px"), 2) if norm == "person" else ""
             lines.append(f"| {name} | {norm} | " + " | ".join(cells) + f" | {jit} |")
     return "\n".join(lines)
 
 
 def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str) -> Path:
     """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken."""
-    import platform
-
     card = data.card
     text = f"""# dkdpose demo
 
-Machine: {platform.machine()} CPU, {_cpu_count()} cores, Python {platform.python_version()}.
+Machine: {platform.machine()} CPU, {usable_cores()} cores, Python {platform.python_version()}.
 Data: `{data.out}` (synthetic, Penn Action layout): {card.get("videos")} videos, {card.get("frames")} frames;
 test split scored with the protocol of `docs/protocol.md` (PCK@0.2, single scale, no flip).
 Models: `baseline.pt` (single-frame network, `configs/demo_baseline.yaml`) and `dkd.pt` (DKD with P and F
@@ -261,9 +217,3 @@ Try it yourself: `dkdpose predict {record.frames[0].parent} --weights {out}/dkd.
     path = out / "report.md"
     write_text(path, text)
     return path
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,33 +1,31 @@
 """The one model builder: a model name and keyword options -> a video pose model (see `dkd.py` for the API).
 
-Names (paper Tables 1-3):
+Names (paper Tables 1-3; the rows of `variants.MODELS`):
     baseline_r18, baseline_r34, baseline_r50, baseline_r101   single-frame SimpleBaseline(ResNet-x)
     dkd_r18, dkd_r34, dkd_r50                                 DKD with frame encoder F = ResNet-x
     dkd_rX_no_pkd                                             DKD w/o-PKD (no distillator)
     dkd_rX_lstm                                               DKD w-LSTM (a ConvLSTM replaces the distillator)
     lstm_pm                                                   LSTM Pose Machines (368x368 native input)
+
+`build_model_from_checkpoint` rebuilds a checkpoint's model (`weights.py` reads and checks the file) and
+`build_discriminator` makes the discriminator D of a training variant.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from dkdpose.errors import InputError
-from dkdpose.models.backbone import DECONV_CHANNELS, parse_depth
-from dkdpose.models.dkd import DKD, BaselinePose, DKDConvLSTM, DKDNoPKD
-from dkdpose.models.lstm_pm import NATIVE_INPUT, LSTMPoseMachines
+from dkdpose.models.backbone import DECONV_CHANNELS
+from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
+from dkdpose.models.variants import ARCHITECTURES, MODELS, BuildOptions, model_spec
+from dkdpose.models.weights import load_state_dict_checked
 
-BASELINE_DEPTHS = (18, 34, 50, 101)
-DKD_DEPTHS = (18, 34, 50)
-MODEL_NAMES = (
-    *(f"baseline_r{d}" for d in BASELINE_DEPTHS),
-    *(f"dkd_r{d}{v}" for v in ("", "_no_pkd", "_lstm") for d in DKD_DEPTHS),
-    "lstm_pm",
-)
-_NAME = re.compile(r"(baseline|dkd)_r(\d+)(_no_pkd|_lstm)?")
+MODEL_NAMES = tuple(MODELS)
 
 
 def build_model(
@@ -44,7 +42,8 @@ def build_model(
     """Build model `name` (one of MODEL_NAMES) for `num_joints` joints.
 
     input_size: the square input the model is meant for (stored as `model.input_size`; every model is fully
-        convolutional and takes any multiple of 8); default 256, 368 for lstm_pm.
+        convolutional and takes any multiple of 8); default: the architecture's native size (256, 368 for
+        lstm_pm).
     initializer: backbone of P for the dkd models (default resnet101; e.g. resnet18 for CPU experiments).
     kernel_size: S of the kernel bases (dkd); channels: C, the feature / deconv-head width (not lstm_pm).
     pretrained: ImageNet weights of the ResNet trunks: a file, a folder of torchvision files or "torchvision".
@@ -53,41 +52,36 @@ def build_model(
     """
     if not isinstance(num_joints, int) or num_joints < 1:
         raise InputError(f"model {name!r}: num_joints must be a positive int, got {num_joints!r}")
-    model = _construct(name, num_joints, initializer, kernel_size, channels, pretrained, lstm_hidden)
+    spec = model_spec(name)
+    arch = ARCHITECTURES[spec.architecture]
+    options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden)
+    model = arch.construct(num_joints, spec.encoder_depth, options)
     model.name = name
     model.num_joints = num_joints
-    model.input_size = int(input_size or (NATIVE_INPUT if name == "lstm_pm" else 256))
-    if model.input_size % 8:
-        raise InputError(
-            f"model {name!r}: input_size must be a multiple of 8 (stride 8), got {model.input_size}"
-        )
+    model.input_size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
     return model
 
 
-def _construct(
-    name: str,
-    num_joints: int,
-    initializer: str,
-    kernel_size: int,
-    channels: int,
-    pretrained: str | Path | None,
-    lstm_hidden: int,
-) -> nn.Module:
-    if name == "lstm_pm":
-        if pretrained:
-            raise InputError(
-                "model 'lstm_pm' has no ResNet trunk: ImageNet weights (pretrained) do not apply"
-            )
-        return LSTMPoseMachines(num_joints)
-    m = _NAME.fullmatch(name)
-    if m is None or name not in MODEL_NAMES:
-        raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    family, depth, variant = m.group(1), int(m.group(2)), m.group(3)
-    if family == "baseline":
-        return BaselinePose(num_joints, depth, channels, pretrained)
-    common = dict(num_joints=num_joints, encoder_depth=depth, initializer_depth=parse_depth(initializer))
-    if variant == "_no_pkd":
-        return DKDNoPKD(**common, channels=channels, pretrained=pretrained)
-    if variant == "_lstm":
-        return DKDConvLSTM(**common, channels=channels, hidden_channels=lstm_hidden, pretrained=pretrained)
-    return DKD(**common, channels=channels, kernel_size=kernel_size, pretrained=pretrained)
+def check_input_size(size: int, what: str, minimum: int = 8) -> int:
+    """`size` if it is a multiple of 8 (the models' stride) and >= `minimum`, else an InputError."""
+    if size % 8 or size < minimum:
+        raise InputError(f"{what} must be a multiple of 8 (stride 8) and at least {minimum}, got {size}")
+    return size
+
+
+def build_model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
+    """Build `ckpt["model"]` with its recorded options and load its weights (ImageNet files are not read)."""
+    source = str(ckpt.get("path", "checkpoint"))
+    kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "pretrained"}
+    model = build_model(ckpt["model"], int(ckpt["num_joints"]), **kwargs)
+    load_state_dict_checked(model, ckpt["state_dict"], source)
+    return model
+
+
+def build_discriminator(kind: str | None, num_joints: int, depth: int) -> nn.Module | None:
+    """D of a training variant: "temporal" (Eqn. 3), "spatial" (one frame and its heatmaps) or None."""
+    if kind == "temporal":
+        return TemporalDiscriminator(num_joints=num_joints, depth=depth)
+    if kind == "spatial":
+        return SpatialDiscriminator(num_joints=num_joints, depth=depth)
+    return None

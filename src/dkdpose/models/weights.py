@@ -5,7 +5,7 @@ A checkpoint dict holds:
     "joint_set": joint set name, "num_joints": K, "state_dict": the model weights,
     "variant", "epoch", and optionally "optimizer", "scheduler", "lambda", "rng", "config".
 Loading checks the structure and the expected model / joint set, and turns every mismatch into an InputError
-that names the file.
+that names the file. `dkdpose.models.build.build_model_from_checkpoint` rebuilds the model of a checkpoint.
 """
 
 from __future__ import annotations
@@ -105,17 +105,6 @@ def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, Tensor],
     if problems:
         raise InputError(f"{source}: weights do not fit {type(module).__name__}: {'; '.join(problems)}")
     module.load_state_dict(state_dict, strict=True)
-
-
-def build_model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
-    """Build `ckpt["model"]` with its recorded options and load its weights (ImageNet files are not read)."""
-    from dkdpose.models.build import build_model  # late: the models import this module
-
-    source = str(ckpt.get("path", "checkpoint"))
-    kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "pretrained"}
-    model = build_model(ckpt["model"], int(ckpt["num_joints"]), **kwargs)
-    load_state_dict_checked(model, ckpt["state_dict"], source)
-    return model
 
 
 def _short(e: Exception) -> str:

@@ -1,0 +1,217 @@
+"""Stream runners: what runs a video pose model frame by frame, under PyTorch or ONNX Runtime.
+
+A runner has `init(frames)` (P, frame 1 or a re-initialization) and `step(frames, state)` (the streaming
+step), like the models' `init_stream` / `step`: frames (B, 3, S, S) normalized crops -> heatmaps
+(B, K, h, w) and the state, a tuple of (B, ...) tensors. `advance_streams` runs one frame of several
+streams of which some restart and some step.
+
+- `TorchStreamRunner`: the model itself, without gradients, on a device.
+- `OnnxStreamRunner`: the two graphs written by `dkdpose export` (`dkdpose.export`), described by
+  `export.json` (`read_export_meta`); `load_onnx_runner` checks that they were exported from the given
+  checkpoint file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dkdpose.data.heatmaps import HeatmapCodec
+from dkdpose.devices import resolve_device
+from dkdpose.errors import InputError
+from dkdpose.inference.load import load_pose_model
+
+try:  # onnxruntime is an optional extra (`pip install 'dkdpose[export]'`)
+    import onnxruntime as ort
+except ImportError:
+    ort = None
+
+META_NAME = "export.json"
+FIRST_FRAME = "first_frame.onnx"
+STEP = "step.onnx"
+FORMAT = "dkdpose-onnx"
+RUNTIMES = ("torch", "onnxruntime")
+State = tuple[Tensor, ...]
+
+
+# --- PyTorch ------------------------------------------------------------------------------------------------
+
+
+class StreamRunner(Protocol):
+    """What `track_video` needs: frames (B, 3, S, S) -> (heatmaps (B, K, h, w), state of (B, ...) tensors)."""
+
+    def init(self, frames: Tensor) -> tuple[Tensor, State]: ...
+
+    def step(self, frames: Tensor, state: State) -> tuple[Tensor, State]: ...
+
+
+class TorchStreamRunner:
+    """A video pose model's `init_stream` / `step` on `device`, without gradients."""
+
+    def __init__(self, model: nn.Module, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+
+    @torch.no_grad()
+    def init(self, frames: Tensor) -> tuple[Tensor, State]:
+        return self.model.init_stream(frames.to(self.device))
+
+    @torch.no_grad()
+    def step(self, frames: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.model.step(frames.to(self.device), state)
+
+
+def advance_streams(
+    runner: StreamRunner, crops: Tensor, state: State | None, start: np.ndarray
+) -> tuple[Tensor, State]:
+    """One frame for all P streams: P (`init`) for the streams in `start` (P,), the step for the others.
+
+    crops (P, 3, S, S); state: the (P, ...) tensors of the last frame (None before the first). Returns
+    heatmaps (P, K, h, w) and the merged state, rows in stream order.
+    """
+    if state is None or start.all():
+        return runner.init(crops)
+    if not start.any():
+        return runner.step(crops, state)
+    restart = torch.from_numpy(np.flatnonzero(start))
+    keep = torch.from_numpy(np.flatnonzero(~start))
+    heat_k, state_k = runner.step(crops[keep], tuple(s[keep.to(s.device)] for s in state))
+    heat_r, state_r = runner.init(crops[restart])
+    heat = _merge(heat_k, heat_r, keep, restart)
+    return heat, tuple(_merge(a, b, keep, restart) for a, b in zip(state_k, state_r, strict=True))
+
+
+def _merge(a: Tensor, b: Tensor, idx_a: Tensor, idx_b: Tensor) -> Tensor:
+    out = a.new_empty((len(idx_a) + len(idx_b), *a.shape[1:]))
+    out[idx_a.to(a.device)] = a
+    out[idx_b.to(a.device)] = b.to(a.device)
+    return out
+
+
+# --- ONNX Runtime -------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ort_session(path: str | Path, device: str = "cpu"):
+    """An ONNX Runtime session of graph `path` (CUDA provider first for a cuda device); InputError if not."""
+    if ort is None:
+        raise InputError(f"{path}: ONNX Runtime is not installed (pip install 'dkdpose[export]')")
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise InputError(
+                f"{path}: device {device!r} asked for, but this onnxruntime has no CUDA provider"
+            )
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise InputError(f"{path}: ONNX Runtime cannot load the graph ({type(e).__name__})") from e
+
+
+def read_export_meta(onnx_dir: str | Path) -> dict:
+    """export.json of an export folder, checked for the graph files it names; InputError naming the folder."""
+    d = Path(onnx_dir)
+    path = d / META_NAME
+    if not path.is_file():
+        raise InputError(f"{d}: not a dkdpose export folder (no {META_NAME}; run `dkdpose export` first)")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: unreadable ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "graphs" not in meta:
+        raise InputError(f"{path}: not a dkdpose export description (format {FORMAT!r})")
+    for g in meta["graphs"].values():
+        if g is not None and not (d / g["file"]).is_file():
+            raise InputError(f"{d}: {g['file']} is missing (re-run `dkdpose export`)")
+    return meta
+
+
+def load_onnx_runner(
+    weights: str | Path, onnx_dir: str | Path, device: str = "cpu", joint_set: str | None = None
+) -> tuple[OnnxStreamRunner, dict, HeatmapCodec]:
+    """(runner, {"model", "joint_set", "path"}, codec) for `predict --runtime onnxruntime`.
+
+    The checkpoint file is not loaded: its SHA-256 must be the one recorded at export, so it is the file the
+    graphs were made from (and that `export_onnx` validated); model, joint set and sizes come from
+    export.json. No PyTorch weights or model stay in memory beside the ONNX Runtime sessions.
+    `joint_set`: refuse an export of weights trained for another joint set.
+    """
+    path = Path(weights)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    meta = read_export_meta(onnx_dir)
+    if meta.get("weights_sha256") != file_sha256(path):
+        raise InputError(f"{onnx_dir}: exported from other weights than {path} (re-run `dkdpose export`)")
+    if joint_set is not None and meta["joint_set"] != joint_set:
+        raise InputError(
+            f"{path}: checkpoint was trained for joint set {meta['joint_set']!r}, expected {joint_set!r}"
+        )
+    runner = OnnxStreamRunner(onnx_dir, device)
+    codec = HeatmapCodec(tuple(meta["input_size"]), tuple(meta["heatmap_size"]), float(meta["sigma"]))
+    return runner, {"model": meta["model"], "joint_set": meta["joint_set"], "path": str(path)}, codec
+
+
+class OnnxStreamRunner:
+    """`init(frames)` / `step(frames, state)` like the models' `init_stream` / `step`, on ONNX Runtime.
+
+    frames (B, 3, S, S) float32 normalized crops; heatmaps come back as (B, K, h, w) CPU tensors, the state
+    as a tuple of (B, ...) tensors. The graphs take batch 1 (module docstring), so the B streams run in turn.
+    """
+
+    def __init__(self, onnx_dir: str | Path, device: str = "cpu"):
+        self.dir = Path(onnx_dir)
+        self.meta = read_export_meta(self.dir)
+        graphs = self.meta["graphs"]
+        self.first = ort_session(self.dir / graphs["first_frame"]["file"], device)
+        self.step_session = (
+            ort_session(self.dir / graphs["step"]["file"], device) if graphs["step"] else None
+        )
+        self.state_names = list(self.meta["state_names"])
+
+    def _run(self, session, frames: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        per_stream = []
+        for b in range(frames.shape[0]):
+            feeds = {"frame": frames[b : b + 1].float().cpu().numpy()}
+            if session is self.step_session:
+                feeds.update(
+                    {n: s[b : b + 1].cpu().numpy() for n, s in zip(self.state_names, state, strict=True)}
+                )
+            per_stream.append(session.run(None, feeds))
+        outs = [torch.from_numpy(np.concatenate(parts)) for parts in zip(*per_stream, strict=True)]
+        return outs[0], tuple(outs[1:])
+
+    def init(self, frames: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return self._run(self.first, frames, ())
+
+    def step(self, frames: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.step_session is None:  # stateless single-frame model: the same graph on every frame
+            return self._run(self.first, frames, ())
+        return self._run(self.step_session, frames, state)
+
+
+# --- either -------------------------------------------------------------------------------------------------
+
+
+def load_runner(weights: str | Path, options) -> tuple[StreamRunner, dict, HeatmapCodec]:
+    """(runner, checkpoint dict, codec) for `options.runtime` (a `TrackerOptions`): PyTorch on
+    `options.device`, or ONNX Runtime on the export of `weights` in `options.onnx_dir`."""
+    dev = resolve_device(options.device)
+    if options.runtime == "onnxruntime":
+        return load_onnx_runner(weights, options.onnx_dir, str(dev), options.joint_set)
+    model, ckpt, codec = load_pose_model(weights, options.joint_set, dev)
+    del ckpt["state_dict"]  # loaded into the model; the dict's copy would only hold memory
+    return TorchStreamRunner(model, dev), ckpt, codec

@@ -1,0 +1,76 @@
+"""What a training run reports: metrics.csv, TensorBoard events (if installed), a log line per N steps."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+try:  # tensorboard is an optional extra
+    from torch.utils.tensorboard import SummaryWriter
+except ImportError:
+    SummaryWriter = None
+
+log = logging.getLogger(__name__)
+
+METRIC_FIELDS = [
+    "step",
+    "epoch",
+    "loss_g",
+    "loss_pose",
+    "loss_d",
+    "l2_real",
+    "l2_fake",
+    "lambda",
+    "lr",
+    "clips_per_s",
+]
+
+
+class MetricsLog:
+    """metrics.csv (appended, so a resumed run continues the file) and TensorBoard events when available."""
+
+    def __init__(self, out: Path, enabled: bool):
+        self.enabled, self.path, self.tb = enabled, out / "metrics.csv", None
+        if not enabled:
+            return
+        if not self.path.exists():
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(METRIC_FIELDS)
+        if SummaryWriter is not None:
+            self.tb = SummaryWriter(str(out / "tb"))
+        else:
+            log.info("tensorboard is not installed: metrics go to metrics.csv only")
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in METRIC_FIELDS])
+        if self.tb is not None:
+            for k in METRIC_FIELDS[2:]:
+                if row.get(k, "") != "":
+                    self.tb.add_scalar(k, row[k], row["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def log_line(res: dict, epochs: int, total_steps: int, eta: float) -> str:
+    """The progress line of one logged step: losses, λ, learning rate, throughput and ETA."""
+    loss_d = f"{res['loss_d']:.5f}" if "loss_d" in res else "-"
+    return (
+        f"epoch {res['epoch']}/{epochs} step {res['step']}/{total_steps}  loss_g {res['loss_g']:.5f}  "
+        f"loss_d {loss_d}  lambda {res['lambda']:.3f}  lr {res['lr']:.2e}  {res['clips_per_s']:.2f} clips/s  "
+        f"ETA {_fmt_eta(eta)}"
+    )
+
+
+def _fmt_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
