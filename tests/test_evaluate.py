@@ -196,6 +196,25 @@ def test_eval_writes_every_output(penn_eval):
     assert jitter["triplets"] > 0 and set(jitter["per_video"]) == {"0002", "0004"}
 
 
+def test_eval_config_section_gives_the_defaults_and_flags_override_it(penn, tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    data = f"data: {{dataset: penn_action, root: {penn['root']}}}\n"
+    cfg.write_text(data + "eval: {scales: [0.9, 1.1], flip: true}\n")
+    out = tmp_path / "from_config"
+    assert main(["eval", "--weights", str(penn["ckpt"]), "--config", str(cfg), "--out", str(out)]) == 0
+    assert "scales [0.9, 1.1], flip on" in (out / "report.md").read_text()
+    out = tmp_path / "overridden"
+    args = ["--config", str(cfg), "--scales", "1", "--out", str(out)]
+    assert main(["eval", "--weights", str(penn["ckpt"]), *args]) == 0
+    assert "scales [1], flip on" in (out / "report.md").read_text()
+
+
+def test_eval_without_dataset_or_config_exits_2(penn, tmp_path, capsys):
+    assert main(["eval", "--weights", str(penn["ckpt"]), "--out", str(tmp_path / "o")]) == 2
+    assert "--dataset and --root" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_eval_score_equals_dkdpose_score_of_its_predictions(penn, penn_eval, tmp_path, capsys):
     out = tmp_path / "score.json"
     rc = main(["score", "--dataset", "penn_action", "--root", str(penn["root"]),

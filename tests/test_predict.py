@@ -17,7 +17,7 @@ from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.inference.predict import PredictOutputs, csv_header, predict
 from dkdpose.inference.runners import advance_streams
-from dkdpose.inference.tracker import TrackerOptions, track_video
+from dkdpose.inference.tracker import PoseTracker, TrackerOptions, track_video
 from dkdpose.inference.tracking import ReinitPolicy
 from dkdpose.inference.video_io import open_video
 from dkdpose.models.build import build_model
@@ -151,6 +151,36 @@ def test_smoothing_changes_the_output_but_not_the_first_frame(assets):
     np.testing.assert_allclose(a[0], b[0], atol=1e-3)
     assert np.abs(a[1:] - b[1:]).max() > 1e-3
     np.testing.assert_allclose(raw["people"][0]["boxes"], smooth["people"][0]["boxes"])  # tracking uses raw
+
+
+# --- PoseTracker --------------------------------------------------------------------------------------------
+
+
+def test_pose_tracker_frame_by_frame_matches_predict(assets):
+    boxes = [(0.0, 0.0, 60.0, 80.0), (30.0, 0.0, 96.0, 80.0)]
+    options = TrackerOptions(reinit=ReinitPolicy(every=3), smooth=True)
+    result = predict(assets["video"], assets["ckpt"], boxes=boxes, options=options, progress=False)
+    source = open_video(assets["video"])
+    tracker = PoseTracker(assets["ckpt"], boxes=boxes, options=options, fps=source.fps)
+    frames = [tracker.update(frame) for frame in source]
+    assert len(frames) == result["frames"] == 6
+    for p, person in enumerate(result["people"]):
+        np.testing.assert_allclose(np.round([f[0][p] for f in frames], 3), person["keypoints"], atol=1e-9)
+        np.testing.assert_allclose(np.round([f[1][p] for f in frames], 4), person["scores"], atol=1e-9)
+        np.testing.assert_allclose(np.round([f[2][p] for f in frames], 2), person["boxes"], atol=1e-9)
+    assert [list(r) for r in tracker.reinits] == result["reinits"] == [[3, 0, "periodic"], [3, 1, "periodic"]]
+
+
+def test_pose_tracker_without_boxes_tracks_the_whole_frame_and_resets(assets):
+    tracker = PoseTracker(assets["ckpt"])
+    frame = person_frames(1)[0]
+    kp, sc, bx = tracker.update(frame)
+    assert kp.shape == (1, K, 2) and sc.shape == (1, K) and bx.tolist() == [[0.0, 0.0, 96.0, 80.0]]
+    tracker.update(frame)
+    tracker.reset([(10.0, 0.0, 70.0, 80.0)])  # start again, with P, from a new box
+    again, _, bx = tracker.update(frame)
+    assert bx.tolist() == [[10.0, 0.0, 70.0, 80.0]] and tracker.frame_index == 1
+    assert not np.allclose(again, kp)  # another crop of the frame gives other keypoints
 
 
 # --- re-initialization --------------------------------------------------------------------------------------
