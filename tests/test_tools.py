@@ -67,20 +67,50 @@ def test_track_summary_gives_window_width_and_confidence_ranges():
     assert row["conf_min"] == pytest.approx(0.2) and row["conf_max"] == pytest.approx(0.9)
 
 
-def test_untrained_checkpoint_loads_as_a_dkdpose_checkpoint(tmp_path):
+def test_untrained_checkpoint_loads_as_a_dkdpose_checkpoint(tmp_path, monkeypatch):
     tool = load_tool("untrained_checkpoint")
+    calls = []
+
+    def tiny_model(name: str, num_joints: int, **kwargs) -> torch.nn.Module:  # a ResNet is slow to build
+        calls.append((name, num_joints, kwargs))
+        return torch.nn.Conv2d(3, num_joints, 1)
+
+    monkeypatch.setattr(tool, "build_model", tiny_model)
     state = tool.untrained_state("baseline_r18", "sub_jhmdb", {"input_size": 64, "channels": 16})
+    assert calls == [("baseline_r18", 15, {"input_size": 64, "channels": 16})]
     save_checkpoint(tmp_path / "u.pt", state)
     ckpt = load_checkpoint(tmp_path / "u.pt", expect_model="baseline_r18", expect_joint_set="sub_jhmdb")
     assert ckpt["num_joints"] == 15 and ckpt["variant"] == "untrained"
     assert ckpt["model_kwargs"] == {"input_size": 64, "channels": 16}
-    assert ckpt["state_dict"]["net.classifier.weight"].shape == (15, 16, 1, 1)
+    assert ckpt["state_dict"]["weight"].shape == (15, 3, 1, 1)
 
 
-def test_thread_timing_times_every_setting_and_restores_the_thread_count():
+def test_thread_timing_times_every_repetition_and_restores_the_thread_count():
     tool = load_tool("thread_timing")
     before = torch.get_num_threads()
-    times = tool.time_threads("resnet18", batch=2, size=32, threads=[1, 2], repeats=1, steps=1)
-    assert list(times) == [1, 2]
-    assert all(len(v) == 1 and v[0] > 0 for v in times.values())
+    times = tool.time_threads("squeezenet1_1", batch=1, size=64, threads=[1], repeats=2, steps=1)
+    assert list(times) == [1] and len(times[1]) == 2 and all(t > 0 for t in times[1])
     assert torch.get_num_threads() == before
+
+
+def test_check_docs_finds_each_kind_of_problem(tmp_path):
+    tool = load_tool("check_docs")
+    (tmp_path / "other.md").write_text("# Other page\n")
+    good = tmp_path / "good.md"
+    good.write_text("# Title\n[a](other.md#other-page) [b](#title) `dkdpose.models.build.build_model`\n"
+                    "```bash\ndkdpose train --config x.yaml --out runs/x\n```\n")  # fmt: skip
+    assert tool.check(good) == []
+    bad = tmp_path / "bad.md"
+    bad.write_text("# Title\n[a](missing.md) [b](other.md#nowhere) `dkdpose.models.no_such_name`\n"
+                   "Measured in a session.\n```bash\ndkdpose train --no-such-flag\n```\n")  # fmt: skip
+    problems = "\n".join(tool.check(bad))
+    for expected in ("missing file: missing.md", "missing heading: other.md#nowhere",
+                     "dkdpose.models.no_such_name does not resolve", "history word 'session'",
+                     "refused by the parser: dkdpose train --no-such-flag"):  # fmt: skip
+        assert expected in problems
+
+
+def test_the_user_docs_match_the_code():
+    tool = load_tool("check_docs")
+    problems = [f"{path.name}: {p}" for path in tool.doc_files(tool.REPO) for p in tool.check(path)]
+    assert problems == []
