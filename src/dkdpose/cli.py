@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -419,15 +420,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# command: (file outputs, folder outputs, inputs, dataset folders read), as argument names
+_OUTPUTS = {
+    "score": (["out"], [], ["predictions"], ["root"]),
+    "bench": (["out"], [], [], []),
+    "plot-speed": (["out"], [], ["bench", "scores"], []),
+    "predict": (["out", "json", "csv"], [], ["input", "weights"], ["input", "onnx_dir"]),
+    "eval": ([], ["out"], ["weights"], ["root"]),
+    "export": ([], ["out"], ["weights"], []),
+    "synth": ([], ["out"], ["preset"], []),
+    "train": ([], ["out"], ["config"], []),  # and data.root of the config: checked by `train`
+    "demo": ([], ["out"], [], []),
+    "ablation": ([], ["out", "results"], ["config"], []),
+}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The output guard of `dkdpose.io.check_output` for every output argument of the command."""
+    from dkdpose.io import check_output
+
+    files, folders, inputs, roots = _OUTPUTS.get(args.command, ([], [], [], []))
+
+    def values(names: list[str]) -> list[str]:
+        found = {n: getattr(args, n, None) for n in names}
+        flat = [(n, v) for n, f in found.items() for v in (f if isinstance(f, list) else [f])]
+        flat = [(n, v) for n, v in flat if v is not None]
+        return [v.partition("=")[2] if n == "scores" else v for n, v in flat]  # scores: NAME=FILE
+
+    for names, folder in ((files, False), (folders, True)):
+        for name in names:
+            if getattr(args, name, None) is not None:
+                what = "--" + name.replace("_", "-")
+                check_output(getattr(args, name), values(inputs), values(roots), folder, what)
+
+
+_NUMBER_LISTS = ("--box",)  # options whose value may start with a minus sign: --box -50,10,200,300
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """`--box -50,...` -> `--box=-50,...`: argparse would take the value for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _NUMBER_LISTS and re.fullmatch(r"-[\d.][\d.,eE+-]*", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from dkdpose.errors import one_line
+
+    args = build_parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except InputError as e:
-        print(f"dkdpose {args.command}: error: {e}", file=sys.stderr)
+        print(f"dkdpose {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unreadable input, full disk, ...: the file and the reason, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"dkdpose {args.command}: error: {one_line(where + (e.strerror or str(e)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dkdpose {args.command}: interrupted", file=sys.stderr)

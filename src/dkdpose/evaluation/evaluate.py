@@ -51,7 +51,7 @@ from dkdpose.evaluation.score import score_predictions, write_score
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
 from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
-from dkdpose.io import make_folder, write_json, write_text
+from dkdpose.io import new_folder, write_json, write_text
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
@@ -181,19 +181,19 @@ def evaluate(
     log.info("evaluating %s (%s) on %d %s test videos", weights, ckpt["model"], len(records), dataset)
     keypoints, scores = predict_records(model, records, options.plan, codec, dev)
 
-    make_folder(out)
-    write_predictions(out / "predictions.json", dataset, keypoints, scores)
-    score = score_predictions(dataset, root, out / "predictions.json", split=split, alpha=options.alpha)
-    write_score(out / "score.json", score)
-    jitter = JitterAccumulator(get_joint_set(dataset))
-    for r in records:
-        jitter.add(r.video_id, keypoints[r.video_id], r.joints, r.visibility, r.boxes)
-    info = {
-        "weights": str(weights), "model": ckpt["model"], "input_size": codec.input_size[0],
-        "scales": list(options.scales), "flip": options.flip, "device": str(dev),
-    }  # fmt: skip
-    write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
-    _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)
+    with new_folder(out):  # a failure below leaves no partial output folder
+        write_predictions(out / "predictions.json", dataset, keypoints, scores)
+        score = score_predictions(dataset, root, out / "predictions.json", split=split, alpha=options.alpha)
+        write_score(out / "score.json", score)
+        jitter = JitterAccumulator(get_joint_set(dataset))
+        for r in records:
+            jitter.add(r.video_id, keypoints[r.video_id], r.joints, r.visibility, r.boxes)
+        info = {
+            "weights": str(weights), "model": ckpt["model"], "input_size": codec.input_size[0],
+            "scales": list(options.scales), "flip": options.flip, "device": str(dev),
+        }  # fmt: skip
+        write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
+        _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)
     log.info("wrote %s", out)
     return {"score": score, "jitter": jitter.summary(), "out_dir": str(out), **info}
 

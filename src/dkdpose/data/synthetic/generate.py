@@ -1,10 +1,11 @@
 """`generate_dataset`: render the synthetic benchmark and write it in the Penn Action or Sub-JHMDB layout.
 
 The output appears atomically: videos are written into a temporary sibling folder, the card, contact sheet and
-the marker file `.dkdpose_synth` (the parameters as JSON) are written last, and only then is the folder
-renamed onto `out`. An existing `out` is reused when its marker holds the same parameters, replaced when it is
-an earlier synth output with other parameters, and refused (InputError) when it is anything else but an empty
-folder.
+the marker file `.dkdpose_synth` are written last, and only then is the folder renamed onto `out`. The marker
+holds the parameters and a manifest: the size of every file synth wrote. An existing `out` is reused when its
+marker holds the same parameters and every manifest file is intact; it is replaced only when every file in it
+is one synth wrote (listed in the manifest, same size), so that nothing a user added or edited is ever
+deleted; anything else is refused (InputError) with one line naming what would be lost.
 
 Video `i` depends only on (seed, i), and the pool returns results in index order, so the output is the same
 for any number of workers.
@@ -18,7 +19,6 @@ import math
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from dkdpose.data.synthetic.motion import ACTION_NAMES, J
 from dkdpose.data.synthetic.params import SynthParams
 from dkdpose.data.synthetic.render import RenderedVideo, render_video
 from dkdpose.errors import InputError
-from dkdpose.io import write_json
+from dkdpose.io import make_temp_folder, write_json
 from dkdpose.skeleton import PENN_ACTION
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def generate_dataset(
     if cached is not None:
         log.info("%s already holds this benchmark (same parameters): reusing it", out)
         return SynthResult(out, cached, True, 0.0, 0.0)
-    tmp = _make_temp_sibling(out)
+    tmp = make_temp_folder(out)
     try:
         start = time.perf_counter()
         _write_videos(tmp, params, workers, progress)
@@ -93,7 +93,7 @@ def generate_dataset(
         card["parameters"] = params.as_dict()
         write_json(tmp / "card.json", card)
         write_contact_sheet(tmp, params.format, tmp / "contact_sheet.png")
-        write_json(tmp / MARKER, params.as_dict())
+        write_json(tmp / MARKER, {"parameters": params.as_dict(), "files": manifest(tmp)})
         _replace(tmp, out)
     except OSError as e:
         raise InputError(f"{out}: cannot write the benchmark ({e.strerror or e})") from None
@@ -103,38 +103,66 @@ def generate_dataset(
     return SynthResult(out, card, False, seconds, total / max(seconds, 1e-9))
 
 
+def manifest(root: Path) -> dict[str, int]:
+    """{relative path: size in bytes} of every file under `root` (symbolic links count as files)."""
+    files = {}
+    for folder, dirs, names in os.walk(root):
+        for name in names + [d for d in dirs if (Path(folder) / d).is_symlink()]:
+            path = Path(folder) / name
+            files[path.relative_to(root).as_posix()] = path.lstat().st_size
+    files.pop(MARKER, None)
+    return files
+
+
+def _foreign_files(out: Path, listed: dict[str, int]) -> list[str]:
+    """Files under `out` that synth did not write: not in the manifest `listed`, or of another size."""
+    return sorted(name for name, size in manifest(out).items() if listed.get(name) != size)
+
+
+def _read_marker(out: Path) -> tuple[dict, dict[str, int]] | None:
+    """(parameters, manifest) from `out`'s marker; None when it is missing, unreadable or of an old format."""
+    try:
+        marker = json.loads((out / MARKER).read_text())
+        params, files = marker["parameters"], marker["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    ok = isinstance(params, dict) and isinstance(files, dict)
+    return (params, files) if ok and all(isinstance(v, int) for v in files.values()) else None
+
+
 def _cached_card(out: Path, params: SynthParams) -> dict[str, object] | None:
-    """The card of a previous output with equal parameters, None when `out` may be (re)generated; InputError
-    when `out` is something else than a folder, an empty folder or a previous synth output."""
-    if not out.exists():
+    """The card of a previous intact output with equal parameters; None when `out` may be (re)generated.
+
+    InputError when `out` is not a folder, or holds a file synth did not write (it would be lost).
+    """
+    if not out.exists() and not out.is_symlink():
         return None
-    if not out.is_dir():
+    if out.is_symlink() or not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; choose another --out")
-    marker = out / MARKER
-    if not marker.is_file():
-        if any(out.iterdir()):
-            raise InputError(
-                f"{out}: folder exists and is not a dkdpose synth output (no {MARKER}); choose another --out"
-            )
+    marker = _read_marker(out)
+    if marker is None and (out / MARKER).exists():
+        lost = sorted(manifest(out))
+        raise InputError(f"{out}: its {MARKER} marker is unreadable or of an old version, so {_lost(lost)} "
+                         "would be lost; remove the folder yourself or choose another --out")  # fmt: skip
+    foreign = _foreign_files(out, marker[1] if marker else {})
+    if foreign:
+        what = "is not a dkdpose synth output" if marker is None else "holds files synth did not write"
+        raise InputError(f"{out}: {what}; {_lost(foreign)} would be lost; move them or choose another --out")
+    if marker is None:  # an empty folder
+        return None
+    intact = set(marker[1]) == set(manifest(out))
+    if marker[0] != params.as_dict() or not intact:
+        log.info("%s holds a synth output with other parameters (or incomplete); replacing it", out)
         return None
     try:
-        previous = json.loads(marker.read_text())
-        card = json.loads((out / "card.json").read_text())
+        return json.loads((out / "card.json").read_text())
     except (OSError, ValueError):
-        log.warning("%s: unreadable synth marker or card; generating again", out)
         return None
-    if previous != params.as_dict():
-        log.info("%s holds a synth output with other parameters; replacing it", out)
-        return None
-    return card
 
 
-def _make_temp_sibling(out: Path) -> Path:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    except OSError as e:
-        raise InputError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+def _lost(names: list[str]) -> str:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{len(names)} file(s) ({shown})"
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -142,7 +170,7 @@ def _replace(tmp: Path, out: Path) -> None:
     if not out.exists():
         os.replace(tmp, out)
         return
-    old = tmp.with_name(tmp.name + ".old")
+    old = tmp.with_name(tmp.name.removesuffix(".partial") + ".old.partial")
     os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from dkdpose.errors import InputError
 
 FORMATS = ("penn_action", "sub_jhmdb")
+MAX_SIDE = 4096  # pixels; a 4096x4096 frame is 48 MiB
+MAX_FRAMES = 100_000
 MAX_VIDEOS = 9999  # Penn Action video ids have 4 digits
 
 
@@ -53,8 +55,13 @@ class SynthParams:
         if (
             not all(isinstance(v, int) for v in (self.width, self.height))
             or min(self.width, self.height) < 32
+            or max(self.width, self.height) > MAX_SIDE
         ):
-            raise InputError(f"--size must be at least 32x32, got {self.width}x{self.height}")
+            raise InputError(
+                f"--size must be at least 32x32, at most {MAX_SIDE} a side, got {self.width}x{self.height}"
+            )
+        if self.frames > MAX_FRAMES:
+            raise InputError(f"--frames must be at most {MAX_FRAMES}, got {self.frames}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
         for name in ("distractor", "occluder"):
