@@ -10,6 +10,8 @@ overrides one key (the value is parsed as YAML, so `--set train.epochs=3` gives 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -158,23 +160,41 @@ def from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (a path or a shipped config's name) and apply `section.key=value` overrides."""
+    if Path(path).is_dir():
+        raise InputError(f"{path}: is a folder, not a config file")
     path = find_config(path)
-    try:
-        d = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    d = _parse_yaml(path)
+    if not isinstance(d, dict):
+        raise InputError(f"{path}: expected a mapping of sections, got {type(d).__name__}")
     for item in overrides or []:
         name, sep, raw = item.partition("=")
         section, dot, key = name.partition(".")
-        if not sep or not dot:
+        if not sep or not dot or not section or not key:
             raise InputError(f"--set {item!r}: expected section.key=value")
         d.setdefault(section, {})
         if not isinstance(d[section], dict):
             raise InputError(f"{path}: section {section!r} must be a mapping")
-        d[section][key] = yaml.safe_load(raw)
+        try:
+            d[section][key] = yaml.safe_load(raw)
+        except (yaml.YAMLError, RecursionError):
+            raise InputError(f"--set {item!r}: the value is not valid YAML") from None
     return from_dict(d, str(path))
+
+
+def _parse_yaml(path: Path) -> Any:
+    """The YAML document in `path` ({} when empty); every problem is one InputError."""
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a YAML config (binary, not UTF-8 text)") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a config (nested too deeply)") from None
 
 
 def same_config(saved: Any, cfg: RunConfig) -> bool:
@@ -185,12 +205,64 @@ def same_config(saved: Any, cfg: RunConfig) -> bool:
         return False
 
 
+def check_same_config(saved: Any, cfg: RunConfig, source: str) -> None:
+    """Refuse to continue a run with a config other than its own (`--resume` with `--set` or another file)."""
+    try:
+        old = from_dict(saved, f"{source} (saved config)").to_dict()
+    except InputError as e:
+        raise InputError(f"{source}: its saved config is no longer valid ({e}); start a new run") from None
+    new = cfg.to_dict()
+    changed = [f"{s}.{k}" for s in new for k in new[s] if old.get(s, {}).get(k) != new[s][k]]
+    if changed:
+        keys = ", ".join(changed[:3])
+        raise InputError(f"{source}: --resume continues a run with its own config, but {keys} differ; "
+                         "to change it, start a new run (another --out)")  # fmt: skip
+
+
 def save_config(cfg: RunConfig, path: str | Path) -> None:
     write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
+# numeric fields and their allowed closed ranges (None: unbounded on that side)
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.split": (1, 3), "data.input_size": (32, 4096), "data.sigma": (0.1, 64),
+    "data.clip_length": (1, 256), "data.val_videos": (0, None), "data.workers": (0, 256),
+    "model.kernel_size": (1, 31), "model.channels": (1, 4096),
+    "train.epochs": (1, 100_000), "train.batch_size": (1, 65_536), "train.lr": (1e-12, 10.0),
+    "train.lr_factor": (1e-12, 1.0), "train.warmup_steps": (0, None), "train.eta": (0.0, 100.0),
+    "train.gamma": (0.0, 100.0), "train.steps_per_epoch": (0, None), "train.log_every": (1, None),
+    "train.seed": (0, 2**63 - 1), "train.lr_milestones": (1, None),
+    "eval.scales": (0.05, 20.0),
+}  # fmt: skip
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
+    "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
+}  # fmt: skip
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def _check_ranges(cfg: RunConfig, source: str) -> None:
+    """Every numeric field finite and inside RANGES, every choice field one of CHOICES."""
+    d = cfg.to_dict()
+    for name, (lo, hi) in RANGES.items():
+        section, key = name.split(".")
+        for v in d[section][key] if isinstance(d[section][key], list) else [d[section][key]]:
+            if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+                bounds = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+                raise InputError(f"{source}: {name} must be {bounds}, got {d[section][key]!r}")
+    for name, choices in CHOICES.items():
+        section, key = name.split(".")
+        for v in d[section][key] if isinstance(d[section][key], list) else [d[section][key]]:
+            if v not in choices:
+                raise InputError(f"{source}: {name} {v!r} is not one of {', '.join(choices)}")
+    if not _DEVICE.fullmatch(cfg.train.device):
+        device = cfg.train.device
+        raise InputError(f"{source}: train.device must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
 def validate(cfg: RunConfig, source: str = "config") -> None:
-    """Cross-field checks that a type hint cannot express."""
+    """Range checks of every field, then cross-field checks that a type hint cannot express."""
+    _check_ranges(cfg, source)
     t, d = cfg.train, cfg.data
     if t.variant not in VARIANTS:
         raise InputError(f"{source}: train.variant {t.variant!r} is not one of {', '.join(VARIANTS)}")

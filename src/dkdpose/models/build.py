@@ -23,7 +23,7 @@ from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
 from dkdpose.models.variants import ARCHITECTURES, MODELS, BuildOptions, model_spec
-from dkdpose.models.weights import load_state_dict_checked
+from dkdpose.models.weights import check_finite_weights, load_state_dict_checked
 
 MODEL_NAMES = tuple(MODELS)
 
@@ -73,6 +73,7 @@ def build_model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
     """Build `ckpt["model"]` with its recorded options and load its weights (ImageNet files are not read)."""
     source = str(ckpt.get("path", "checkpoint"))
     kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "pretrained"}
+    check_finite_weights(ckpt["state_dict"], source)
     model = build_model(ckpt["model"], int(ckpt["num_joints"]), **kwargs)
     load_state_dict_checked(model, ckpt["state_dict"], source)
     return model

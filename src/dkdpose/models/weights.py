@@ -25,6 +25,13 @@ from dkdpose.skeleton import JOINT_SETS
 log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("model", "model_kwargs", "joint_set", "num_joints", "state_dict")
+RESUME_KEYS = ("epoch", "step", "optimizer", "scheduler", "lambda", "best_pck", "rng")
+# the model options a checkpoint may record, with the range of the numeric ones: checked before allocating
+MODEL_KWARG_RANGES: dict[str, tuple[int, int] | None] = {
+    "input_size": (32, 4096), "kernel_size": (1, 31), "channels": (1, 4096), "lstm_hidden": (1, 4096),
+    "initializer": None, "pretrained": None,
+}  # fmt: skip
+MAX_JOINTS = 1000
 
 
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> None:
@@ -54,7 +61,52 @@ def _read(path: Path) -> dict:
         raise InputError(f"{path}: not a dkdpose checkpoint (missing {', '.join(missing)})")
     if not isinstance(ckpt["state_dict"], dict) or not isinstance(ckpt["model_kwargs"], dict):
         raise InputError(f"{path}: not a dkdpose checkpoint (state_dict/model_kwargs are not dicts)")
+    check_model_kwargs(ckpt, path)
     return ckpt
+
+
+def check_model_kwargs(ckpt: Mapping[str, Any], path: Path | str) -> None:
+    """Refuse unknown model options and sizes outside MODEL_KWARG_RANGES (before anything is allocated)."""
+    k = ckpt["num_joints"]
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_JOINTS:
+        raise InputError(f"{path}: num_joints must be an int in 1..{MAX_JOINTS}, got {k!r}")
+    if not isinstance(ckpt["model"], str) or not isinstance(ckpt["joint_set"], str):
+        raise InputError(f"{path}: model and joint_set must be names (strings)")
+    for key, value in ckpt["model_kwargs"].items():
+        if key not in MODEL_KWARG_RANGES:
+            raise InputError(f"{path}: unknown model option {key!r} in model_kwargs "
+                             f"(known: {', '.join(MODEL_KWARG_RANGES)})")  # fmt: skip
+        bounds = MODEL_KWARG_RANGES[key]
+        if bounds is None or (key == "input_size" and value is None):
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not bounds[0] <= value <= bounds[1]:
+            lo, hi = bounds
+            raise InputError(f"{path}: model_kwargs {key}={value!r} is not an int in {lo}..{hi}")
+
+
+def check_finite_weights(state_dict: Mapping[str, Any], source: str) -> None:
+    """Refuse weights holding NaN or infinite values (a diverged run): they would predict garbage silently."""
+    for name, t in state_dict.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise InputError(f"{source}: weight {name} holds NaN or infinite values (a diverged run?)")
+
+
+def check_resumable(ckpt: Mapping[str, Any], with_discriminator: bool) -> None:
+    """Refuse to resume from a checkpoint without the training state (e.g. weights only)."""
+    keys = RESUME_KEYS + (("disc", "optimizer_d", "scheduler_d") if with_discriminator else ())
+    missing = [k for k in keys if ckpt.get(k) is None]
+    if missing:
+        raise InputError(f"{ckpt.get('path', 'checkpoint')}: cannot resume from it: no training state "
+                         f"({', '.join(missing)} missing; weights only?)")  # fmt: skip
+
+
+def load_training_state(opt: Any, scheduler: Any, opt_state: Any, sch_state: Any, source: str) -> None:
+    """Load an optimizer and its scheduler state; a mismatch (the model changed) is one InputError."""
+    try:
+        opt.load_state_dict(opt_state)
+        scheduler.load_state_dict(sch_state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise InputError(f"{source}: the optimizer state does not fit this model ({_short(e)})") from None
 
 
 def load_checkpoint(
@@ -86,6 +138,8 @@ def load_checkpoint(
 def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
     """`module.load_state_dict(strict=True)`; missing/unexpected keys and shape mismatches: one InputError."""
     own = module.state_dict()
+    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state_dict.items()):
+        raise InputError(f"{source}: weights must map names to tensors")
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     shapes = [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from pathlib import Path
+
+from dkdpose.io import write_text
 
 try:  # tensorboard is an optional extra
     from torch.utils.tensorboard import SummaryWriter
@@ -31,17 +34,30 @@ METRIC_FIELDS = [
 class MetricsLog:
     """metrics.csv (appended, so a resumed run continues the file) and TensorBoard events when available."""
 
-    def __init__(self, out: Path, enabled: bool):
+    def __init__(self, out: Path, enabled: bool, step: int = 0):
+        """`step`: the step the run continues from; rows logged after it (by a killed run) are dropped."""
         self.enabled, self.path, self.tb = enabled, out / "metrics.csv", None
         if not enabled:
             return
         if not self.path.exists():
             with self.path.open("w", newline="") as f:
                 csv.writer(f).writerow(METRIC_FIELDS)
+        else:
+            self._drop_after(step)
         if SummaryWriter is not None:
             self.tb = SummaryWriter(str(out / "tb"))
         else:
             log.info("tensorboard is not installed: metrics go to metrics.csv only")
+
+    def _drop_after(self, step: int) -> None:
+        with self.path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        col = METRIC_FIELDS.index("step")
+        kept = rows[:1] + [r for r in rows[1:] if r and r[col].isdigit() and int(r[col]) <= step]
+        if len(kept) < len(rows):
+            buf = io.StringIO()
+            csv.writer(buf).writerows(kept)
+            write_text(self.path, buf.getvalue())
 
     def write(self, row: dict) -> None:
         if not self.enabled:

@@ -30,14 +30,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from dkdpose.config import RunConfig, save_config
+from dkdpose.config import RunConfig, check_same_config, save_config
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.errors import InputError
 from dkdpose.evaluation.metrics import counted_joints, joint_distances, pck_hits, torso_sizes
+from dkdpose.io import check_output, make_folder
 from dkdpose.models.build import build_discriminator as build_variant_discriminator
 from dkdpose.models.build import build_model
 from dkdpose.models.variants import VARIANTS, discriminator_depth
-from dkdpose.models.weights import load_checkpoint, save_checkpoint
+from dkdpose.models.weights import (
+    check_resumable,
+    load_checkpoint,
+    load_state_dict_checked,
+    load_training_state,
+    save_checkpoint,
+)
 from dkdpose.skeleton import get_joint_set
 from dkdpose.training.loaders import build_loaders, load_train_records
 from dkdpose.training.log import MetricsLog, log_line
@@ -189,13 +196,12 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         ckpt = load_checkpoint(path, expect_model=self.cfg.model_name(), expect_joint_set=self.joint_set.name)
-        self.gen.load_state_dict(ckpt["state_dict"])
-        self.opt_g.load_state_dict(ckpt["optimizer"])
-        self.sch_g.load_state_dict(ckpt["scheduler"])
+        check_resumable(ckpt, self.disc is not None)
+        load_state_dict_checked(self.gen, ckpt["state_dict"], str(path))
+        load_training_state(self.opt_g, self.sch_g, ckpt["optimizer"], ckpt["scheduler"], str(path))
         if self.disc is not None:
-            self.disc.load_state_dict(ckpt["disc"])
-            self.opt_d.load_state_dict(ckpt["optimizer_d"])
-            self.sch_d.load_state_dict(ckpt["scheduler_d"])
+            load_state_dict_checked(self.disc, ckpt["disc"], f"{path} (discriminator)")
+            load_training_state(self.opt_d, self.sch_d, ckpt["optimizer_d"], ckpt["scheduler_d"], str(path))
         self.lam, self.epoch, self.step, self.best = (
             ckpt["lambda"],
             ckpt["epoch"],
@@ -281,18 +287,20 @@ class Trainer:
             pck = validate(unwrap(self.gen), self.val_dl, self.codec, self.joint_set, self.device)
         if not self.dd.main:
             return
+        improved = pck is not None and pck > self.best
         if pck is not None:
             log.info("epoch %d: validation torso PCK@0.2 %.2f", self.epoch, pck)
-            if pck > self.best:
-                self.best = pck
-                save_checkpoint(self.out / "best.pt", self.state())
-        save_checkpoint(self.out / "last.pt", self.state())
+            self.best = max(self.best, pck)
+        state = self.state()
+        save_checkpoint(self.out / "last.pt", state)  # first: a kill during the saves never loses the epoch
+        if improved:
+            save_checkpoint(self.out / "best.pt", state)
 
     def fit(self, stop_after_epoch: int | None = None) -> dict:
         cfg = self.cfg
         if self.dd.main:
             save_config(cfg, self.out / "config.yaml")
-        logger = MetricsLog(self.out, self.dd.main)
+        logger = MetricsLog(self.out, self.dd.main, self.step)
         total = self.steps_per_epoch * cfg.train.epochs
         t_start, step_start = time.perf_counter(), self.step
         if self.disc is not None:  # (train_epoch puts the generator in train mode)
@@ -323,11 +331,17 @@ def train(
     """
     out = Path(out_dir)
     last = out / "last.pt"
+    inputs = [cfg.model.init_initializer or None, cfg.model.init_encoder or None]
+    check_output(out, inputs, [cfg.data.root or None, cfg.data.mpii_json or None], True, "run folder")
     if resume and not last.exists():
         raise InputError(f"{last}: --resume given but there is no last.pt to resume from")
     if not resume and last.exists():
         raise InputError(
             f"{out}: holds a previous run (last.pt); pass --resume to continue it or choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        previous = load_checkpoint(last)
+        check_resumable(previous, with_discriminator=False)  # (the discriminator's part: when loading)
+        check_same_config(previous.get("config"), cfg, str(last))
+    make_folder(out)
     return Trainer(cfg, out, resume).fit(stop_after_epoch)
