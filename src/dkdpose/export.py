@@ -114,6 +114,7 @@ def export_onnx(weights: str | Path, out_dir: str | Path) -> dict:
         diff = _max_diff(ort_session(tmp_first), {"frame": frame.numpy()}, (heat, *state))
         graphs["first_frame"] = {
             "file": FIRST_FRAME,
+            "sha256": file_sha256(tmp_first),  # a swapped or edited graph file is refused when loaded
             "inputs": _io(["frame"], (frame,)),
             "outputs": _io(["heatmaps", *state_names], (heat, *state)),
         }
@@ -132,6 +133,7 @@ def export_onnx(weights: str | Path, out_dir: str | Path) -> dict:
             diff = max(diff, _max_diff(ort_session(tmp_step), feeds, step_flat))
             graphs["step"] = {
                 "file": STEP,
+                "sha256": file_sha256(tmp_step),
                 "inputs": _io(["frame", *state_names], (frame, *state)),
                 "outputs": _io(["heatmaps", *nxt_names], step_flat),
             }

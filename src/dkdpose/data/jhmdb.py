@@ -61,10 +61,18 @@ def read_split_files(folder: Path, split: int) -> list[tuple[str, str, str]]:
     )
     if not files:
         raise InputError(f"{folder}: no split files *_test_split_{split}.txt")
+    actions = {m["action"] for p in folder.iterdir() if (m := _SPLIT_FILE.match(p.name))}
+    lacking = sorted(actions - {_SPLIT_FILE.match(p.name)["action"] for p in files})
+    if lacking:  # an action would silently drop out of the score
+        raise InputError(f"{folder}: {lacking[0]}_test_split_{split}.txt is missing (action {lacking[0]} "
+                         "has split files for other splits)")  # fmt: skip
     entries, seen = [], set()
     for path in files:
         action = _SPLIT_FILE.match(path.name)["action"]
-        for video, which in read_split_file(path):
+        listed = read_split_file(path)
+        if not listed:
+            raise InputError(f"{path}: empty split file (action {action} would drop out of split {split})")
+        for video, which in listed:
             if (action, video) in seen:
                 raise InputError(f"{path}: video {video} is listed twice in split {split}")
             seen.add((action, video))

@@ -12,7 +12,6 @@ InputError naming the file and the video.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
-from dkdpose.io import read_json, write_text
+from dkdpose.io import json_text, read_json, write_text
 from dkdpose.skeleton import get_joint_set
 
 SCORED_DATASETS = ("penn_action", "sub_jhmdb")
@@ -117,7 +116,7 @@ def write_predictions(
         if not np.isfinite(kp).all():  # a model producing NaN is a bug, not bad user input
             raise ValueError(f"keypoints of video {vid} hold NaN or infinite values")
     obj = predictions_dict(dataset, keypoints, scores, decimals)
-    write_text(path, json.dumps(obj, separators=(",", ":")) + "\n")
+    write_text(path, json_text(obj, indent=None))
 
 
 def _load_json(path: Path) -> dict:
@@ -125,7 +124,10 @@ def _load_json(path: Path) -> dict:
 
 
 def _finite_array(value: object, ndim: int, where: str, field: str) -> np.ndarray:
-    """A float64 array of rank `ndim` with only finite numbers (null, NaN and Infinity are refused)."""
+    """A float64 array of rank `ndim` with only finite numbers (null, NaN, Infinity, booleans and strings
+    are refused)."""
+    if _holds_non_number(value):
+        raise InputError(f"{where}: {field} must be numbers, not booleans or strings")
     try:
         arr = np.asarray(value, dtype=np.float64)  # JSON null becomes NaN here and is refused below
     except (TypeError, ValueError):
@@ -135,3 +137,10 @@ def _finite_array(value: object, ndim: int, where: str, field: str) -> np.ndarra
     if not np.isfinite(arr).all():
         raise InputError(f"{where}: {field} hold NaN, infinite or null values")
     return arr
+
+
+def _holds_non_number(value: object) -> bool:
+    """True when a nested list holds a boolean or a string (numpy would silently turn them into numbers)."""
+    if isinstance(value, list):
+        return any(_holds_non_number(v) for v in value)
+    return isinstance(value, bool | str)

@@ -12,9 +12,12 @@ import logging
 import math
 from pathlib import Path
 
+import numpy as np
+
 from dkdpose.data.readers import read_records
+from dkdpose.data.records import VideoRecord
 from dkdpose.errors import InputError
-from dkdpose.evaluation.metrics import PCKAccumulator
+from dkdpose.evaluation.metrics import PCKAccumulator, counted_joints, person_sizes
 from dkdpose.evaluation.predictions import SCORED_DATASETS, check_predictions, read_predictions
 from dkdpose.io import make_folder, write_json
 from dkdpose.skeleton import get_joint_set
@@ -35,6 +38,8 @@ def score_predictions(
         raise InputError(f"--split applies to sub_jhmdb only, not {dataset}")
     if not (math.isfinite(alpha) and alpha >= 0):
         raise InputError(f"alpha must be a finite number >= 0, got {alpha}")
+    if split is not None and split not in (1, 2, 3):
+        raise InputError(f"--split must be 1, 2 or 3, got {split}")
     split = (split or 1) if dataset == "sub_jhmdb" else None
     preds = read_predictions(predictions_path)  # first: cheap, and a typo in its path should fail fast
     records = read_records(dataset, root, subset="test", split=split or 1)
@@ -43,9 +48,20 @@ def score_predictions(
     check_predictions(preds, records, predictions_path, dataset)
     acc = PCKAccumulator(get_joint_set(dataset))
     for r in records:
+        _check_boxes(r, acc.joint_set.visible_only, root)
         acc.add(r.video_id, preds.keypoints[r.video_id], r.joints, r.visibility, r.boxes)
     log.debug("scored %d videos, %d frames", len(records), acc.frames)
     return acc.score(alpha, dataset, split)
+
+
+def _check_boxes(record: VideoRecord, visible_only: bool, root: str | Path) -> None:
+    """Refuse a zero-size (or NaN) ground-truth box in a frame with counted joints: PCK is undefined there."""
+    counted = counted_joints(record.visibility, visible_only).any(axis=1)  # (T,)
+    bad = np.flatnonzero(~(person_sizes(record.boxes) > 0) & counted)
+    if bad.size:
+        box = np.round(record.boxes[bad[0]], 2).tolist()
+        raise InputError(f"{root}: video {record.video_id} frame {bad[0] + 1}: the ground-truth box {box} "
+                         "has zero size (PCK is undefined)")  # fmt: skip
 
 
 def write_score(path: str | Path, score: dict) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import time
@@ -31,7 +30,7 @@ from dkdpose.errors import InputError
 from dkdpose.inference.tracker import PoseTracker, TrackerOptions, TrackResult, track_video
 from dkdpose.inference.video_io import VideoSource, open_video
 from dkdpose.inference.viz import draw_people
-from dkdpose.io import enter_atomic
+from dkdpose.io import enter_atomic, json_text
 from dkdpose.skeleton import JointSet
 
 log = logging.getLogger(__name__)
@@ -208,7 +207,7 @@ def predict(
         seconds = time.perf_counter() - t0
         doc = poses_json(result, js, source)
         if "json" in temps:
-            temps["json"].write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+            temps["json"].write_text(json_text(doc, indent=None))
         if "csv" in temps:
             temps["csv"].write_text(poses_csv(result, js, source.fps))
     frames = len(result.keypoints)

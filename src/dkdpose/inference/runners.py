@@ -14,7 +14,6 @@ streams of which some restart and some step.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +25,7 @@ from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.devices import resolve_device
 from dkdpose.errors import InputError
 from dkdpose.inference.load import load_pose_model
+from dkdpose.io import read_json
 
 try:  # onnxruntime is an optional extra (`pip install 'dkdpose[export]'`)
     import onnxruntime as ort
@@ -128,16 +128,26 @@ def read_export_meta(onnx_dir: str | Path) -> dict:
     path = d / META_NAME
     if not path.is_file():
         raise InputError(f"{d}: not a dkdpose export folder (no {META_NAME}; run `dkdpose export` first)")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: unreadable ({type(e).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "graphs" not in meta:
+    meta = read_json(path, "export description")
+    if meta.get("format") != FORMAT or not isinstance(meta.get("graphs"), dict):
         raise InputError(f"{path}: not a dkdpose export description (format {FORMAT!r})")
-    for g in meta["graphs"].values():
-        if g is not None and not (d / g["file"]).is_file():
-            raise InputError(f"{d}: {g['file']} is missing (re-run `dkdpose export`)")
+    for name in ("first_frame", "step"):
+        g = meta["graphs"].get(name)
+        if g is not None or name == "first_frame":
+            _check_graph(d, path, name, g)
     return meta
+
+
+def _check_graph(d: Path, meta_path: Path, name: str, g: object) -> None:
+    """The graph file `g` of export.json exists in `d` and has the SHA-256 recorded at export."""
+    again = "re-run `dkdpose export`"
+    if not isinstance(g, dict) or not isinstance(g.get("file"), str) or not isinstance(g.get("sha256"), str):
+        raise InputError(f"{meta_path}: graph {name!r} lacks its file name or sha256 ({again})")
+    file = d / g["file"]
+    if file.name != g["file"] or not file.is_file():
+        raise InputError(f"{d}: {g['file']} is missing ({again})")
+    if file_sha256(file) != g["sha256"]:
+        raise InputError(f"{file}: not the graph that was exported (its sha256 differs; {again})")
 
 
 def load_onnx_runner(

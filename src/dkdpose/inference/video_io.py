@@ -57,14 +57,19 @@ class VideoSource:
 
     def _iter_video(self) -> Iterator[np.ndarray]:
         cap = cv2.VideoCapture(str(self.path))
+        decoded = 0
         try:
             while True:
                 ok, bgr = cap.read()
                 if not ok:  # the end, or a truncated tail: OpenCV does not tell them apart
-                    return
+                    break
+                decoded += 1
                 yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:
             cap.release()
+        if decoded < self.num_frames:  # said once, in one line: the outputs cover the decoded frames only
+            msg = "%s: the header promises %d frames but only %d decode (truncated?); the outputs cover %d"
+            log.warning(msg, self.path, self.num_frames, decoded, decoded)
 
 
 def open_video(path: str | Path, fps: float | None = None) -> VideoSource:
