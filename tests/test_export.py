@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -106,6 +107,13 @@ def test_refusals_exit_2_with_one_line_and_leave_no_file(exported, tmp_path, cap
             "sub_jhmdb",
         ],
     }
+    swapped = tmp_path / "swapped"  # graphs swapped: export.json's hashes no longer match
+    shutil.copytree(e["onnx"], swapped)
+    first, step = swapped / "first_frame.onnx", swapped / "step.onnx"
+    first_bytes = first.read_bytes()
+    first.write_bytes(step.read_bytes())
+    step.write_bytes(first_bytes)
+    cases["onnx graphs swapped"] = ["predict", v, "--weights", w, *ort, "--onnx-dir", str(swapped)]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     for name, args in cases.items():
         code = main(args)

@@ -171,7 +171,7 @@ PREDICT_CASES = {
     "NaN weights": (["--weights", "{w}/nan.pt", "--json", "{w}/new.json"], "NaN"),
     "unknown model option": (["--weights", "{w}/unknown_kw.pt", "--json", "{w}/new.json"], "bogus"),
     "absurd channels": (["--weights", "{w}/huge.pt", "--json", "{w}/new.json"], "channels=1048576"),
-    "box with a negative corner": (["--box", "-50,0,20,20", "--json", "{w}/new.json"], "-50,0,20,20 lies outside"),
+    "box with a negative corner": (["--box", "-50,0,20,20", "--json", "{w}/new.json"], "-50,0,20,20 lies"),
 }
 EXPORT_CASES = {
     "out is a file": (["--out", "{w}/notes.txt"], "not a folder"),
