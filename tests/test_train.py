@@ -19,6 +19,7 @@ from dkdpose.data.clips import ClipDataset
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
 from dkdpose.models.build import build_model
+from dkdpose.training import loop as loop_module
 from dkdpose.training import step as step_module
 from dkdpose.training.loop import (
     Trainer,
@@ -172,13 +173,22 @@ def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_ro
         Trainer(bad, tmp_path / "bad", resume=False)
 
 
-def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path):
+def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path, monkeypatch):
     cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"warmup_steps": 3})
     full = train(cfg, tmp_path / "full")
+    saved = []
+    real_save = loop_module.save_checkpoint
+    monkeypatch.setattr(loop_module, "save_checkpoint", lambda p, s: saved.append(p.name) or real_save(p, s))
     train(cfg, tmp_path / "cut", stop_after_epoch=1)
+    assert saved == ["last.pt", "best.pt"]  # last first: a kill between the two saves keeps the epoch
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 1
+    with (tmp_path / "cut" / "metrics.csv").open("a") as f:  # a row logged by a run killed in epoch 2
+        f.write("3,2,0.5\n")
     resumed = train(cfg, tmp_path / "cut", resume=True)
     assert resumed["step"] == full["step"] == 4
+    steps = [row.split(",")[0] for row in (tmp_path / "cut" / "metrics.csv").read_text().splitlines()]
+    full_steps = [row.split(",")[0] for row in (tmp_path / "full" / "metrics.csv").read_text().splitlines()]
+    assert steps == full_steps  # no repeated rows after the resume
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     for key in ("state_dict", "disc"):

@@ -238,7 +238,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
     "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
 }  # fmt: skip
-_DEVICE = re.compile(r"auto|cpu|cuda")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def _check_ranges(cfg: RunConfig, source: str) -> None:
@@ -257,7 +257,7 @@ def _check_ranges(cfg: RunConfig, source: str) -> None:
                 raise InputError(f"{source}: {name} {v!r} is not one of {', '.join(choices)}")
     if not _DEVICE.fullmatch(cfg.train.device):
         device = cfg.train.device
-        raise InputError(f"{source}: train.device must be auto, cpu or cuda, got {device!r}")
+        raise InputError(f"{source}: train.device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
 def validate(cfg: RunConfig, source: str = "config") -> None:

@@ -51,7 +51,7 @@ from dkdpose.evaluation.score import score_predictions, write_score
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
 from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
-from dkdpose.io import new_folder, write_json, write_text
+from dkdpose.io import check_output, new_folder, write_json, write_text
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
@@ -241,6 +241,7 @@ def eval_command(
 
     Returns the text to print: the paper-style table(s) and the jitter line.
     """
+    check_output(out, weights, [root], folder=True)  # root may come from --config: the CLI cannot see it
     if len(weights) == 3 and dataset == "sub_jhmdb":
         if split is not None:
             raise InputError(
