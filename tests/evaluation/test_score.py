@@ -136,7 +136,7 @@ def test_python_dash_m_sub_jhmdb_split_2(jhmdb, tmp_path):
     out = tmp_path / "s.json"
     cmd = [sys.executable, "-m", "dkdpose", "score", "--dataset", "sub_jhmdb", "--root", str(root)]
     cmd += ["--predictions", str(preds), "--split", "2", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert "sub_jhmdb split 2" in done.stdout and HEADER in done.stdout

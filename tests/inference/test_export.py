@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from test_predict import person_frames, tiny_checkpoint, write_video  # noqa: E402
+from tiny_models import person_frames, tiny_checkpoint, write_video  # noqa: E402
 
 from dkdpose.cli import main  # noqa: E402
 from dkdpose.efficiency.latency import time_onnx_step  # noqa: E402
@@ -21,12 +21,13 @@ from dkdpose.inference.predict import predict  # noqa: E402
 from dkdpose.inference.tracker import TrackerOptions  # noqa: E402
 from dkdpose.inference.tracking import ReinitPolicy  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> dict:
+def exported(tmp_path_factory, walking_person) -> dict:
     d = tmp_path_factory.mktemp("export")
-    ckpt = tiny_checkpoint(d / "dkd.pt")
-    video = write_video(d / "walk.mp4", person_frames(6))
+    ckpt, video = walking_person["ckpt"], walking_person["video"]
     assert main(["export", "--weights", str(ckpt), "--out", str(d / "onnx")]) == 0
     return {"dir": d, "ckpt": ckpt, "video": video, "onnx": d / "onnx"}
 

@@ -15,7 +15,9 @@ from dkdpose.data.synthetic.presets import synth_options
 from dkdpose.errors import InputError
 from dkdpose.experiments.ablation import lambda_summary, load_plan, run_ablation, select
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"data.input_size": 64, "model.channels": 32, "model.kernel_size": 3, "model.initializer": "resnet18"}
 VARIANT_KEYS = {"person", "torso", "groups_torso", "gmacs_per_frame", "train_minutes"}
 

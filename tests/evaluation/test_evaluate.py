@@ -174,6 +174,7 @@ def penn_eval(penn) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_eval_writes_every_output(penn_eval):
     names = {p.name for p in penn_eval.iterdir()}
     assert {"predictions.json", "score.json", "jitter.json", "report.md", "per_video.csv"} <= names
@@ -196,6 +197,7 @@ def test_eval_writes_every_output(penn_eval):
     assert jitter["triplets"] > 0 and set(jitter["per_video"]) == {"0002", "0004"}
 
 
+@pytest.mark.slow
 def test_eval_config_section_gives_the_defaults_and_flags_override_it(penn, tmp_path, capsys):
     cfg = tmp_path / "run.yaml"
     data = f"data: {{dataset: penn_action, root: {penn['root']}}}\n"
@@ -215,6 +217,7 @@ def test_eval_without_dataset_or_config_exits_2(penn, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_eval_score_equals_dkdpose_score_of_its_predictions(penn, penn_eval, tmp_path, capsys):
     out = tmp_path / "score.json"
     rc = main(["score", "--dataset", "penn_action", "--root", str(penn["root"]),
@@ -223,6 +226,7 @@ def test_eval_score_equals_dkdpose_score_of_its_predictions(penn, penn_eval, tmp
     assert json.loads(out.read_text()) == json.loads((penn_eval / "score.json").read_text())
 
 
+@pytest.mark.slow
 def test_sub_jhmdb_three_checkpoints_give_the_split_mean(jhmdb, tmp_path, capsys):
     ck = str(jhmdb["ckpt"])
     out = tmp_path / "eval"
@@ -305,6 +309,7 @@ def test_a_missing_split_is_refused(jhmdb, tmp_path, capsys):
 # --- speed vs accuracy plot ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_plot_speed_from_bench_and_score_files(penn_eval, tmp_path, capsys):
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"device": "cpu", "peak_gflops": 50.0, "models": [

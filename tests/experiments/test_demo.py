@@ -10,6 +10,8 @@ import pytest
 
 from dkdpose.cli import main
 
+pytestmark = pytest.mark.slow
+
 SHRINK = [
     "data.input_size=32", "data.val_videos=1", "data.workers=0", "model.channels=32", "train.epochs=1",
     "train.steps_per_epoch=1", "train.batch_size=2", "train.log_every=1",

@@ -22,6 +22,7 @@ def test_counter_reports_multiply_accumulates():
     assert count_macs(lambda: dynamic_depthwise_conv(x, kernels)) == 2 * 8 * 49 * 100  # B*C*S*S*h*w
 
 
+@pytest.mark.slow
 def test_dkd_costs_the_distillator_and_matching_on_top_of_the_baseline():
     """At 64x64 (8x8 maps): Φ = conv3x3 (C+K->C) at 8x8 + two conv3x3 (C->C) at 4x4 (+ pooling matrices),
     matching adds V (C->C) and the depthwise 7x7; U equals the Baseline's classifier."""
@@ -42,6 +43,7 @@ def test_lstm_pm_matches_the_published_count_at_368():
     assert 70.5 < row["gmacs_per_frame"] < 71.5  # paper: 70.98
 
 
+@pytest.mark.slow
 def test_bench_flops_cli_writes_the_schema(tmp_path, capsys):
     out = tmp_path / "sub" / "flops.json"
     rc = main(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
-from fake_datasets import rewrite_mat, write_fake_sub_jhmdb, write_jhmdb_video
+from fake_datasets import rewrite_mat, write_jhmdb_video
 
 from dkdpose.data.jhmdb import puppet_mask_boxes, read_sub_jhmdb
 from dkdpose.errors import InputError
@@ -16,15 +15,9 @@ from dkdpose.errors import InputError
 KICK = "kick_ball/Kick_the_ball_kick_ball_f_cm_np1_ri_goo_0"
 
 
-@pytest.fixture
-def jhmdb(tmp_path: Path) -> tuple[Path, dict]:
-    root = tmp_path / "JHMDB"
-    return root, write_fake_sub_jhmdb(root)
-
-
 @pytest.mark.parametrize("split", [1, 2, 3])
-def test_split_membership_follows_the_split_files(jhmdb, split):
-    root, labels = jhmdb
+def test_split_membership_follows_the_split_files(fake_sub_jhmdb, split):
+    root, labels = fake_sub_jhmdb
     recs = read_sub_jhmdb(root, split=split)
     assert [r.video_id for r in recs] == sorted(labels)
     for r in recs:
@@ -33,8 +26,8 @@ def test_split_membership_follows_the_split_files(jhmdb, split):
     assert test_ids == sorted(v for v, lab in labels.items() if lab["splits"][split - 1] == 2)
 
 
-def test_records_are_zero_based_with_mask_boxes(jhmdb):
-    root, labels = jhmdb
+def test_records_are_zero_based_with_mask_boxes(fake_sub_jhmdb):
+    root, labels = fake_sub_jhmdb
     for rec in read_sub_jhmdb(root):
         lab = labels[rec.video_id]
         t = lab["pos_img"].shape[2]
@@ -80,8 +73,8 @@ def test_one_frame_video_with_dropped_matlab_dimension(tmp_path):
     np.testing.assert_array_equal(rec.boxes, [[4, 3, 19, 8]])
 
 
-def test_blank_lines_and_crlf_in_split_files_are_fine(jhmdb):
-    root, _ = jhmdb
+def test_blank_lines_and_crlf_in_split_files_are_fine(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     f = root / "sub_splits" / "swing_baseball_test_split_1.txt"
     f.write_bytes(f.read_bytes().replace(b"\n", b"\r\n") + b"\n\n")
     assert len(read_sub_jhmdb(root)) == 3
@@ -91,16 +84,16 @@ def test_blank_lines_and_crlf_in_split_files_are_fine(jhmdb):
     "line",
     ["Kick_the_ball.avi", "Kick_the_ball.avi 3", "Kick_the_ball 1", "Kick_the_ball.avi 1 extra", ".avi 1"],
 )
-def test_malformed_split_line(jhmdb, line):
-    root, _ = jhmdb
+def test_malformed_split_line(fake_sub_jhmdb, line):
+    root, _ = fake_sub_jhmdb
     f = root / "sub_splits" / "kick_ball_test_split_2.txt"
     f.write_text(f.read_text() + line + "\n")
     with pytest.raises(InputError, match=r"kick_ball_test_split_2\.txt:3: malformed split line"):
         read_sub_jhmdb(root, split=2)
 
 
-def test_video_listed_twice(jhmdb):
-    root, _ = jhmdb
+def test_video_listed_twice(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     f = root / "sub_splits" / "kick_ball_test_split_1.txt"
     f.write_text(f.read_text() * 2)
     with pytest.raises(InputError, match="listed twice"):
@@ -108,15 +101,15 @@ def test_video_listed_twice(jhmdb):
 
 
 @pytest.mark.parametrize("folder", ["", "sub_splits", "Rename_Images", "joint_positions", "puppet_mask"])
-def test_missing_root_or_folder(jhmdb, folder):
-    root, _ = jhmdb
+def test_missing_root_or_folder(fake_sub_jhmdb, folder):
+    root, _ = fake_sub_jhmdb
     shutil.rmtree(root / folder)
     with pytest.raises(InputError, match=f"{root / folder}: Sub-JHMDB .*not found"):
         read_sub_jhmdb(root)
 
 
-def test_missing_files_of_one_video(jhmdb):
-    root, _ = jhmdb
+def test_missing_files_of_one_video(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     (root / "joint_positions" / KICK / "joint_positions.mat").unlink()
     with pytest.raises(InputError, match=r"goo_0/joint_positions\.mat: label file not found"):
         read_sub_jhmdb(root)
@@ -125,8 +118,8 @@ def test_missing_files_of_one_video(jhmdb):
         read_sub_jhmdb(root)
 
 
-def test_no_split_files_for_that_split(jhmdb):
-    root, _ = jhmdb
+def test_no_split_files_for_that_split(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     for f in (root / "sub_splits").glob("*_split_3.txt"):
         f.unlink()
     with pytest.raises(InputError, match=r"no split files \*_test_split_3\.txt"):
@@ -135,8 +128,8 @@ def test_no_split_files_for_that_split(jhmdb):
         read_sub_jhmdb(root, split=4)
 
 
-def test_frame_count_mismatch_is_refused(jhmdb):
-    root, _ = jhmdb
+def test_frame_count_mismatch_is_refused(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     (root / "Rename_Images" / KICK / "00003.png").unlink()
     with pytest.raises(
         InputError, match=rf"{KICK}: frame counts disagree \(images 2, pos_img 3, part_mask 3\)"
@@ -144,8 +137,8 @@ def test_frame_count_mismatch_is_refused(jhmdb):
         read_sub_jhmdb(root)
 
 
-def test_mask_frame_count_mismatch_is_refused(jhmdb):
-    root, labels = jhmdb
+def test_mask_frame_count_mismatch_is_refused(fake_sub_jhmdb):
+    root, labels = fake_sub_jhmdb
     rewrite_mat(
         root / "puppet_mask" / KICK / "puppet_mask.mat", part_mask=labels[KICK]["part_mask"][:, :, :2]
     )
@@ -162,15 +155,15 @@ def test_mask_frame_count_mismatch_is_refused(jhmdb):
         (np.full((2, 15, 3), np.nan), r"'pos_img' holds non-finite numbers"),
     ],
 )
-def test_wrong_pos_img(jhmdb, value, message):
-    root, _ = jhmdb
+def test_wrong_pos_img(fake_sub_jhmdb, value, message):
+    root, _ = fake_sub_jhmdb
     rewrite_mat(root / "joint_positions" / KICK / "joint_positions.mat", pos_img=value)
     with pytest.raises(InputError, match=r"joint_positions\.mat: field " + message):
         read_sub_jhmdb(root)
 
 
-def test_label_without_a_field(jhmdb):
-    root, _ = jhmdb
+def test_label_without_a_field(fake_sub_jhmdb):
+    root, _ = fake_sub_jhmdb
     rewrite_mat(root / "puppet_mask" / KICK / "puppet_mask.mat", drop=("part_mask",), other=np.zeros(2))
     with pytest.raises(InputError, match=r"puppet_mask\.mat: missing field\(s\) part_mask"):
         read_sub_jhmdb(root)

@@ -28,6 +28,7 @@ def test_lstm_pm_runs_at_its_native_input_for_a_256_crop():
     assert model_input_size("lstm_pm", 32) == 48  # 368/256 of the crop, a multiple of 8
 
 
+@pytest.mark.slow
 def test_bench_latency_writes_the_issue_schema(tmp_path, capsys):
     out = tmp_path / "bench" / "latency.json"
     argv = ["bench", "--latency", "--models", "baseline_r18", "--size", "32", "--streams", "2",

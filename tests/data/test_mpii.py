@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_datasets import write_fake_mpii
 
 from dkdpose.data.mpii import mpii_box, read_mpii
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
-
-
-@pytest.fixture
-def mpii(tmp_path: Path) -> tuple[Path, dict]:
-    root = tmp_path / "mpii"
-    return root, write_fake_mpii(root)
 
 
 def test_box_from_center_and_scale_by_hand():
@@ -28,8 +20,8 @@ def test_box_from_center_and_scale_by_hand():
     )  # cy = 11 + 7.5 - 1
 
 
-def test_records_are_one_frame_zero_based(mpii):
-    root, people = mpii
+def test_records_are_one_frame_zero_based(fake_mpii):
+    root, people = fake_mpii
     recs = read_mpii(root / "annot" / "train.json", root / "images")
     assert [r.video_id for r in recs] == ["000001/0", "000001/1", "000002/0"]
     for rec, p in zip(recs, people["train.json"], strict=True):
@@ -42,8 +34,8 @@ def test_records_are_one_frame_zero_based(mpii):
         assert side == pytest.approx(p["scale"] * 200, abs=1e-4)
 
 
-def test_dispatcher_reads_the_simplebaseline_layout(mpii):
-    root, _ = mpii
+def test_dispatcher_reads_the_simplebaseline_layout(fake_mpii):
+    root, _ = fake_mpii
     assert [r.split for r in read_records("mpii", root)] == ["train"] * 3 + ["test"]
     assert [r.video_id for r in read_records("mpii", root, "test")] == ["000003/0"]
 
@@ -59,8 +51,8 @@ def test_dispatcher_reads_the_simplebaseline_layout(mpii):
         ({"scale": 0}, r"record 1: field 'scale' must be positive"),
     ],
 )
-def test_bad_person_record(mpii, change, message):
-    root, people = mpii
+def test_bad_person_record(fake_mpii, change, message):
+    root, people = fake_mpii
     items = people["train.json"]
     items[1] = {**items[1], **change}
     (root / "annot" / "train.json").write_text(json.dumps(items))
@@ -68,8 +60,8 @@ def test_bad_person_record(mpii, change, message):
         read_mpii(root / "annot" / "train.json", root / "images")
 
 
-def test_bad_files(mpii):
-    root, people = mpii
+def test_bad_files(fake_mpii):
+    root, people = fake_mpii
     ann = root / "annot" / "train.json"
     with pytest.raises(InputError, match="MPII image folder not found"):
         read_mpii(ann, root / "imgs")
@@ -88,8 +80,8 @@ def test_bad_files(mpii):
         read_mpii(root / "annot" / "test.json", root / "images")
 
 
-def test_dispatcher_refuses_unknown_dataset_and_subset(mpii):
-    root, _ = mpii
+def test_dispatcher_refuses_unknown_dataset_and_subset(fake_mpii):
+    root, _ = fake_mpii
     with pytest.raises(InputError, match="unknown dataset 'coco'"):
         read_records("coco", root)
     with pytest.raises(InputError, match="unknown subset 'valid'"):

@@ -63,6 +63,7 @@ def tiny_batch(cfg, root: Path) -> dict:
     return torch.utils.data.default_collate([ds[0], ds[1]])
 
 
+@pytest.mark.slow
 def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_root):
     torch.manual_seed(0)
     cfg = tiny_cfg(penn_root, train={"variant": "dkd", "eta": 0.5})
@@ -111,6 +112,7 @@ def _no_autocast():
     return torch.autocast("cpu", enabled=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["dkd", "no_tat", "no_pkd", "sat", "lstm", "baseline", "lstm_pm"])
 def test_every_variant_trains_from_the_cli(penn_root, tmp_path, variant):
     cfg_path = tmp_path / "c.yaml"
@@ -157,6 +159,7 @@ def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
     assert moves[10] == pytest.approx(cfg.train.lr, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_root, tmp_path):
     cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"freeze": ["distillator"], "epochs": 1})
     torch.manual_seed(0)
@@ -173,6 +176,7 @@ def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_ro
         Trainer(bad, tmp_path / "bad", resume=False)
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path, monkeypatch):
     cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"warmup_steps": 3})
     full = train(cfg, tmp_path / "full")
@@ -227,10 +231,11 @@ def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys)
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_two_process_ddp_over_gloo(penn_root, tmp_path):
     cfg_path = tmp_path / "c.yaml"
     save_config(tiny_cfg(penn_root, train={"epochs": 1, "steps_per_epoch": 1}), cfg_path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
            "-m", "dkdpose", "train", "--config", str(cfg_path), "--out", str(tmp_path / "ddp")]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
