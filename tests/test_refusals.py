@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 from fake_datasets import rewrite_mat, write_fake_penn_action, write_fake_sub_jhmdb
-from test_predict import person_frames, tiny_checkpoint, write_video
+from tiny_models import person_frames, tiny_checkpoint, write_video
 
 import dkdpose.io as dio
 from dkdpose.cli import main
