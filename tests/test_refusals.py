@@ -365,3 +365,17 @@ def test_one_line_strips_escapes_and_worker_tracebacks() -> None:
         '  File "x.py", line 1', "dkdpose.errors.InputError: a.jpg: cannot decode the frame",
     ])  # fmt: skip
     assert one_line(wrapped) == "a.jpg: cannot decode the frame"
+
+
+def test_a_stale_run_folder_is_removed_only_when_it_holds_nothing_else(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "tb").mkdir(parents=True)
+    for name in ("config.yaml", "last.pt", "metrics.csv", ".last.pt.99999999.ab12.tmp.pt"):
+        (run / name).write_text("x")
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds notes.txt, which dkdpose did not write"):
+        dio.remove_own_folder(run, ("config.yaml", "last.pt", "metrics.csv", "tb"))
+    assert (run / "notes.txt").read_text() == "mine" and (run / "last.pt").exists()
+    (run / "notes.txt").unlink()
+    dio.remove_own_folder(run, ("config.yaml", "last.pt", "metrics.csv", "tb"))
+    assert not run.exists()

@@ -168,6 +168,18 @@ def new_folder(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_own_folder(path: str | Path, own: Iterable[str]) -> None:
+    """Remove folder `path` when each of its entries is one of the names in `own` (what a command writes
+    there); otherwise refuse (InputError) naming what would be lost, and remove nothing."""
+    path = Path(path)
+    foreign = sorted(p.name for p in path.iterdir() if p.name not in set(own) and not _PID.match(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise InputError(f"{path}: must be replaced but holds {shown}, which dkdpose did not write; "
+                         "move them or choose another --out")  # fmt: skip
+    shutil.rmtree(path)
+
+
 def _check_replaceable(path: Path) -> None:
     st = _lstat(path)
     if st is not None and not stat.S_ISREG(st.st_mode):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 from dkdpose.config import RunConfig, same_config
 from dkdpose.evaluation.evaluate import evaluate
-from dkdpose.io import write_json
+from dkdpose.io import remove_own_folder, write_json
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.training.loaders import prepare_data
 from dkdpose.training.loop import train
@@ -25,6 +24,7 @@ from dkdpose.training.loop import train
 log = logging.getLogger(__name__)
 
 TIMING_FILE = "train_time.json"
+RUN_FILES = ("config.yaml", "metrics.csv", "last.pt", "best.pt", "tb", TIMING_FILE)  # what a run folder holds
 
 
 def _init_stamp(cfg: RunConfig) -> dict[str, int]:
@@ -55,7 +55,7 @@ def train_cached(cfg: RunConfig, folder: Path, name: str | None = None) -> tuple
     """Train `cfg` into `folder` (see the module docstring); returns (the finished last.pt, reused)."""
     last, name = folder / "last.pt", name or folder.name
     if last.exists() and _is_stale(cfg, folder, last):
-        shutil.rmtree(folder)
+        remove_own_folder(folder, RUN_FILES)  # never a file of the user's
     epoch = load_checkpoint(last)["epoch"] if last.exists() else 0
     if epoch >= cfg.train.epochs:
         log.info("%s: reusing the finished run", folder)
