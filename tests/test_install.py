@@ -42,6 +42,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "site"
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_synthesizes_and_trains_from_an_empty_folder(installed: Path, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(installed), OMP_NUM_THREADS="1")
@@ -60,4 +61,14 @@ def test_the_installed_wheel_synthesizes_and_trains_from_an_empty_folder(install
     train = [*dkdpose, "train", "--config", "configs/synthetic_tiny.yaml", "--out", "runs/tiny"]
     _run(train + [a for s in sets for a in ("--set", s)], tmp_path, env)
     assert (tmp_path / "runs/tiny/last.pt").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "runs"]  # nothing written elsewhere
+
+    video = sorted((tmp_path / "data/tiny/frames").iterdir())[0]
+    (tmp_path / "det.txt").write_text("".join(f"{t},-1,8,4,40,56,0.9\n" for t in range(1, 9)))
+    predict = [*dkdpose, "predict", str(video.relative_to(tmp_path)), "--weights", "runs/tiny/last.pt"]
+    _run(predict + ["--boxes", "det.txt", "--coco", "coco.json", "--json", "poses.json"], tmp_path, env)
+    coco = json.loads((tmp_path / "coco.json").read_text())
+    assert len(coco) == 8 and {r["image_id"] for r in coco} == set(range(8))
+    assert json.loads((tmp_path / "coco_categories.json").read_text())["categories"][0]["joint_set"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "coco.json", "coco_categories.json", "data", "det.txt", "poses.json", "runs",
+    ]  # fmt: skip

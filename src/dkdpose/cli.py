@@ -234,6 +234,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, default=None, help="square input (default: the checkpoint's)")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
     p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
+    p.add_argument("--coco", default=None, help="also write COCO keypoint results here (+ _categories.json)")
     p.set_defaults(func=_run_eval)
 
 
@@ -250,7 +251,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     scales = parse_scales(args.scales) if args.scales is not None else None
     options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
                                       input_size=args.input_size, alpha=args.alpha)  # fmt: skip
-    print(eval_command(args.weights, dataset, root, args.out, args.split, options))
+    print(eval_command(args.weights, dataset, root, args.out, args.split, options, coco=args.coco))
     return 0
 
 
@@ -280,16 +281,21 @@ def _run_plot_speed(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="track poses in a video file or image folder (overlay, JSON, CSV)")
-    p.add_argument("input", help="video file (mp4, avi, mov, ...) or a folder of images")
+    p = sub.add_parser("predict", help="track poses in a video, image folder, camera or stream")
+    p.add_argument("input", help="video file, image folder, camera index (0) or stream URL (rtsp://...)")
     p.add_argument("--weights", required=True, help="checkpoint (.pt) of a trained model")
     p.add_argument("--out", default=None, help="overlay video to write (.mp4, .mov, .m4v or .avi)")
     p.add_argument("--json", default=None, help="keypoints JSON to write")
     p.add_argument("--csv", default=None, help="keypoints CSV to write (one row per person and frame)")
+    p.add_argument("--coco", default=None, help="COCO keypoint results to write (+ _categories.json)")
     p.add_argument(
         "--box", action="append", default=[], metavar="X1,Y1,X2,Y2",
         help="start box of one person in frame 1 (repeat for several people; default: the whole frame)",
     )  # fmt: skip
+    p.add_argument(
+        "--boxes", default=None, metavar="FILE", help="per-frame person boxes (COCO detections JSON, MOT txt)"
+    )
+    p.add_argument("--box-threshold", type=float, default=0.5, help="--boxes: minimum score (default 0.5)")
     p.add_argument("--reinit-every", type=int, default=0, help="restart with P every N frames (0 = never)")
     p.add_argument("--reinit-below", type=float, default=None, help="restart when mean confidence < CONF")
     p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of the output keypoints")
@@ -309,14 +315,17 @@ def _run_predict(args: argparse.Namespace) -> int:
         reinit=ReinitPolicy(args.reinit_every, args.reinit_below), smooth=args.smooth, device=args.device,
         runtime=args.runtime, onnx_dir=args.onnx_dir, joint_set=args.joint_set,
     )  # fmt: skip
-    outputs = PredictOutputs(args.out, args.json, args.csv)
+    outputs = PredictOutputs(args.out, args.json, args.csv, args.coco)
     boxes = [parse_box(b) for b in args.box]
-    result = predict(args.input, args.weights, outputs, boxes, options, progress=sys.stderr.isatty())
+    result = predict(args.input, args.weights, outputs, boxes, options, progress=sys.stderr.isatty(),
+                     box_file=args.boxes, box_threshold=args.box_threshold)  # fmt: skip
     print(
         f"{result['frames']} frames, {len(result['people'])} people, "
         f"{result['frames_per_second']:.1f} frames/s "
         f"({result['runtime']}), {len(result['reinits'])} re-initializations"
     )
+    if result["stopped"]:
+        print("stopped by Ctrl-C; the outputs hold the frames up to then")
     for kind, path in result["outputs"].items():
         print(f"wrote {kind}: {path}")
     return 0

@@ -169,7 +169,8 @@ def jhmdb(tmp_path_factory) -> dict:
 def penn_eval(penn) -> Path:
     out = penn["dir"] / "eval"
     args = ["--dataset", "penn_action", "--root", str(penn["root"]), "--scales", "0.9,1.1", "--flip"]
-    rc = main(["eval", "--weights", str(penn["ckpt"]), *args, "--out", str(out)])
+    coco = ["--coco", str(penn["dir"] / "eval_coco.json")]
+    rc = main(["eval", "--weights", str(penn["ckpt"]), *args, "--out", str(out), *coco])
     assert rc == 0
     return out
 
@@ -215,6 +216,19 @@ def test_eval_without_dataset_or_config_exits_2(penn, tmp_path, capsys):
     assert main(["eval", "--weights", str(penn["ckpt"]), "--out", str(tmp_path / "o")]) == 2
     assert "--dataset and --root" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_writes_coco_keypoint_results_of_its_predictions(penn, penn_eval):
+    coco = pytest.importorskip("pycocotools.coco")
+    gt = coco.COCO(str(penn["dir"] / "eval_coco_categories.json"))
+    dt = gt.loadRes(str(penn["dir"] / "eval_coco.json"))
+    images = {im["id"]: (im["video_id"], im["frame"]) for im in dt.dataset["images"]}
+    preds = json.loads((penn_eval / "predictions.json").read_text())["videos"]
+    assert len(dt.anns) == len(images) == sum(len(v["keypoints"]) for v in preds.values())
+    for a in dt.anns.values():
+        video, t = images[a["image_id"]]
+        kp = np.reshape(a["keypoints"], (-1, 3))[:, :2]
+        np.testing.assert_allclose(kp, preds[video]["keypoints"][t], atol=1e-3)
 
 
 @pytest.mark.slow

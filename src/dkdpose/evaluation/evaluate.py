@@ -33,6 +33,7 @@ from dkdpose.data.readers import read_records
 from dkdpose.data.records import VideoRecord
 from dkdpose.devices import resolve_device
 from dkdpose.errors import InputError
+from dkdpose.evaluation.coco import check_coco_target, records_coco_texts
 from dkdpose.evaluation.jitter import JitterAccumulator
 from dkdpose.evaluation.metrics import NORMS
 from dkdpose.evaluation.plots import plot_pck_curves
@@ -161,9 +162,11 @@ def evaluate(
     out_dir: str | Path,
     split: int | None = None,
     options: EvalOptions | None = None,
+    coco: str | Path | None = None,
 ) -> dict:
     """Evaluate checkpoint `weights` on the test videos of `dataset` under `root`; write outputs to `out_dir`.
 
+    coco: also write the keypoints as COCO keypoint results to this file (`evaluation/coco.py`).
     Returns {"score": score dict (= score.json), "jitter": pooled jitter summary, "out_dir", "model",
     "input_size", "scales", "flip"}. Sub-JHMDB uses split `split` (default 1). Bad input raises InputError
     before anything is written.
@@ -173,6 +176,7 @@ def evaluate(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
+    coco_paths = check_coco_target(coco) if coco is not None else None
     dev = resolve_device(options.device)
     model, ckpt, codec = load_pose_model(weights, dataset, dev, options.input_size)
     records = read_records(dataset, root, subset="test", split=split or 1)
@@ -194,6 +198,11 @@ def evaluate(
         }  # fmt: skip
         write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
         _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)
+        if coco_paths is not None:
+            where = f"dkdpose eval {weights}"
+            texts = records_coco_texts(records, keypoints, scores, get_joint_set(dataset), where)
+            for path, text in zip(coco_paths, texts, strict=True):
+                write_text(path, text)
     log.info("wrote %s", out)
     return {"score": score, "jitter": jitter.summary(), "out_dir": str(out), **info}
 
@@ -235,7 +244,13 @@ def evaluate_sub_jhmdb_splits(
 
 
 def eval_command(
-    weights: list[str], dataset: str, root: str, out: str, split: int | None, options: EvalOptions
+    weights: list[str],
+    dataset: str,
+    root: str,
+    out: str,
+    split: int | None,
+    options: EvalOptions,
+    coco: str | None = None,
 ) -> str:
     """`dkdpose eval`: one checkpoint -> `evaluate`; three Sub-JHMDB checkpoints -> the three-split mean.
 
@@ -247,6 +262,8 @@ def eval_command(
             raise InputError(
                 "--split picks one Sub-JHMDB split for one checkpoint; three --weights run all three"
             )
+        if coco is not None:
+            raise InputError("--coco writes one split's keypoints; give one checkpoint and --split N")
         result = evaluate_sub_jhmdb_splits(weights, root, out, options)
         tables = [format_table(r["score"]) for r in result["splits"]]
         mean = result["mean"]
@@ -255,8 +272,9 @@ def eval_command(
         raise InputError(
             f"--weights takes one checkpoint (or three for sub_jhmdb's three splits), got {len(weights)}"
         )
-    result = evaluate(weights[0], dataset, root, out, split=split, options=options)
-    return "\n".join([format_table(result["score"]), jitter_line(result["jitter"]), f"wrote {out}"])
+    result = evaluate(weights[0], dataset, root, out, split=split, options=options, coco=coco)
+    lines = [format_table(result["score"]), jitter_line(result["jitter"]), f"wrote {out}"]
+    return "\n".join(lines + ([f"wrote COCO keypoint results {coco}"] if coco else []))
 
 
 # --- the three-split mean -----------------------------------------------------------------------------------

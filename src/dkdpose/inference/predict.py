@@ -1,11 +1,15 @@
 """`dkdpose predict`: pose estimation on a user's video, online, one or several people as parallel streams.
 
-`predict` runs a `PoseTracker` (`tracker.py`) over every frame of a video file or image folder and writes:
+`predict` runs a `PoseTracker` (`tracker.py`) over every frame of a video file, an image folder, a camera or a
+stream (`video_io.open_source`), with the people from start boxes or from a detector's box file
+(`boxes.py`), and writes:
 - overlay video (`viz.draw_people`: skeleton coloured by per-joint confidence, each person's window);
 - JSON `{"joints": [...], "fps": f, "width": W, "height": H, "people": [{"id": i, "keypoints": [[[x, y] x K]
   x T], "scores": [[s x K] x T], "boxes": [[x1, y1, x2, y2] x T]}]}`, 0-based original-image pixels; "boxes"
-  are the windows the frames were cropped from;
-- CSV: one row per person and frame (`csv_header`).
+  are the windows the frames were cropped from; a frame where a person is absent (boxes from a detector) holds
+  null;
+- CSV: one row per person and frame where the person is present (`csv_header`);
+- COCO keypoint results and beside them the dataset file with the categories (`evaluation/coco.py`).
 Each output is written to a temporary file and renamed at the end, so a failure leaves none behind. Every
 check (paths, boxes, weights, export) runs before the first frame.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -27,8 +32,10 @@ import numpy as np
 from tqdm import tqdm
 
 from dkdpose.errors import InputError
+from dkdpose.evaluation.coco import categories_path, video_coco_texts
+from dkdpose.inference.boxes import FrameBoxes, read_boxes
 from dkdpose.inference.tracker import PoseTracker, TrackerOptions, TrackResult, track_video
-from dkdpose.inference.video_io import VideoSource, open_video
+from dkdpose.inference.video_io import VideoSource, open_source, stop_on_interrupt
 from dkdpose.inference.viz import draw_people
 from dkdpose.io import enter_atomic, json_text
 from dkdpose.skeleton import JointSet
@@ -40,11 +47,13 @@ _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".m4v": "mp4v", ".avi": "MJPG"}
 
 @dataclass(frozen=True)
 class PredictOutputs:
-    """The files `predict` writes (None: not written): overlay video (.mp4, .mov, .m4v, .avi), JSON, CSV."""
+    """The files `predict` writes (None: not written): overlay video (.mp4, .mov, .m4v, .avi), JSON, CSV, COCO
+    keypoint results (.json; the dataset file with the categories goes beside it)."""
 
     overlay: str | Path | None = None
     json: str | Path | None = None
     csv: str | Path | None = None
+    coco: str | Path | None = None
 
 
 # --- inputs -------------------------------------------------------------------------------------------------
@@ -76,6 +85,14 @@ def check_boxes(boxes: Sequence[Sequence[float]] | None, source: VideoSource) ->
         if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
             raise InputError(f"{source.path}: box {text} lies outside the {w}x{h} frame")
     return b
+
+
+def read_box_file(path: str | Path, source: VideoSource, threshold: float = 0.5) -> FrameBoxes:
+    """A detector's boxes for `source`'s frames (image ids may be frame indices or frame names)."""
+    if not (math.isfinite(threshold) and 0 <= threshold <= 1):
+        raise InputError(f"--box-threshold must be a score in [0, 1], got {threshold}")
+    names = [source.frame_name(t) for t in range(source.num_frames)]
+    return read_boxes(path, names, (source.width, source.height), threshold)
 
 
 def _check_output(
@@ -122,9 +139,9 @@ def poses_json(result: TrackResult, joint_set: JointSet, source: VideoSource) ->
         people.append(
             {
                 "id": p,
-                "keypoints": np.round(result.keypoints[:, p], 3).tolist(),
-                "scores": np.round(result.scores[:, p], 4).tolist(),
-                "boxes": np.round(result.boxes[:, p], 2).tolist(),
+                "keypoints": _rows_or_null(result.keypoints[:, p], 3),
+                "scores": _rows_or_null(result.scores[:, p], 4),
+                "boxes": _rows_or_null(result.boxes[:, p], 2),
             }
         )
     return {
@@ -136,6 +153,11 @@ def poses_json(result: TrackResult, joint_set: JointSet, source: VideoSource) ->
     }
 
 
+def _rows_or_null(values: np.ndarray, decimals: int) -> list:
+    """(T, ...) -> T rows rounded to `decimals`; None for a frame where the person is absent (NaN)."""
+    return [r.tolist() if np.isfinite(r).all() else None for r in np.round(values, decimals)]
+
+
 def csv_header(joint_set: JointSet) -> list[str]:
     """frame, time_s, person, box_x1..box_y2, then <joint>_x, <joint>_y, <joint>_score for every joint."""
     cols = ["frame", "time_s", "person", "box_x1", "box_y1", "box_x2", "box_y2"]
@@ -143,13 +165,16 @@ def csv_header(joint_set: JointSet) -> list[str]:
 
 
 def poses_csv(result: TrackResult, joint_set: JointSet, fps: float) -> str:
-    """One row per person and frame (`csv_header`), frames in order, people in id order."""
+    """One row per person and frame (`csv_header`), frames in order, people in id order; an absent person
+    has no row."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(csv_header(joint_set))
     t_frames, n_people = result.keypoints.shape[:2]
     for t in range(t_frames):
         for p in range(n_people):
+            if not np.isfinite(result.keypoints[t, p]).all():
+                continue
             joints = np.concatenate([result.keypoints[t, p], result.scores[t, p][:, None]], axis=1)
             row = [t, round(t / fps, 4), p, *np.round(result.boxes[t, p], 2)]
             writer.writerow(row + [round(float(v), 3) for v in joints.ravel()])
@@ -166,23 +191,36 @@ def predict(
     boxes: Sequence[Sequence[float]] | None = None,
     options: TrackerOptions | None = None,
     progress: bool = True,
+    box_file: str | Path | None = None,
+    box_threshold: float = 0.5,
 ) -> dict:
-    """Track the people of video `input` (file or image folder) with checkpoint `weights`; write `outputs`.
+    """Track the people of video `input` with checkpoint `weights`; write `outputs`.
 
+    input: a video file, an image folder, a camera index ("0") or a stream URL (`video_io.open_source`); a
+    live source runs until it ends or Ctrl-C, after which the outputs so far are written.
     boxes: start boxes x1 y1 x2 y2 in original pixels, one per person (default: the whole frame).
+    box_file: a detector's boxes per frame instead (COCO detection JSON or MOT text, `boxes.py`); boxes
+    scoring below `box_threshold` are dropped.
     options: re-initialization, windows, smoothing, device, runtime, joint-set check (`TrackerOptions`).
     Returns the JSON document plus "frames", "seconds", "frames_per_second", "runtime", "reinits"
-    ([frame, person, "low"|"periodic"] each) and "outputs" (the paths written).
+    ([frame, person, "low"|"periodic"|"drift"] each), "stopped" (Ctrl-C ended a live source) and "outputs"
+    (the paths written).
     """
     outputs, options = outputs or PredictOutputs(), options or TrackerOptions()
-    used = {Path(input).resolve()}
+    if box_file is not None and boxes:
+        raise InputError("--box and --boxes both give people: choose one")
+    used = {Path(p).resolve() for p in (input, box_file) if p is not None}  # inputs are never outputs
     targets = {
         "overlay": _check_output(outputs.overlay, tuple(_FOURCC), "overlay video", used),
         "json": _check_output(outputs.json, (".json",), "JSON", used),
         "csv": _check_output(outputs.csv, (".csv",), "CSV", used),
+        "coco": _check_output(outputs.coco, (".json",), "COCO results", used),
     }
-    source = open_video(input)
-    start_boxes = check_boxes(boxes, source)
+    if outputs.coco is not None:
+        targets["coco_categories"] = _check_output(categories_path(outputs.coco), (".json",), "COCO", used)
+    source = open_source(input)
+    start_boxes = check_boxes(boxes, source) if box_file is None else np.zeros((0, 4))
+    detections = read_box_file(box_file, source, box_threshold) if box_file is not None else None
     tracker = PoseTracker(weights, start_boxes, options, fps=source.fps, source=str(source.path))
     js = tracker.joint_set
     t0 = time.perf_counter()
@@ -195,24 +233,32 @@ def predict(
             )
             stack.callback(writer.close)  # runs before the renames (ExitStack unwinds in reverse)
         bar = stack.enter_context(
-            tqdm(total=source.num_frames, desc="predict", unit="frame", disable=not progress)
-        )
+            tqdm(total=source.num_frames or None, desc="predict", unit="frame", disable=not progress)
+        )  # its rate is the frames/s
+        if source.is_live:
+            stack.enter_context(stop_on_interrupt(source))  # Ctrl-C: stop, write what there is
 
         def on_frame(t: int, frame: np.ndarray, kp: np.ndarray, sc: np.ndarray, bx: np.ndarray) -> None:
             if writer is not None:
                 writer.write(draw_people(frame, kp, sc, js, bx))
             bar.update(1)
 
-        result = track_video(source, tracker, on_frame=on_frame)
+        result = track_video(source, tracker, on_frame=on_frame, detections=detections)
         seconds = time.perf_counter() - t0
         doc = poses_json(result, js, source)
         if "json" in temps:
             temps["json"].write_text(json_text(doc, indent=None))
         if "csv" in temps:
             temps["csv"].write_text(poses_csv(result, js, source.fps))
+        if "coco" in temps:
+            names = [source.frame_name(t) for t in range(len(result.keypoints))]
+            texts = video_coco_texts(result.keypoints, result.scores, js, names,
+                                     (source.width, source.height), f"dkdpose predict {input}")  # fmt: skip
+            temps["coco"].write_text(texts[0])
+            temps["coco_categories"].write_text(texts[1])
     frames = len(result.keypoints)
     log.info("predict: %d frames, %d people in %.1f s (%.1f frames/s)",
-             frames, len(start_boxes), seconds, frames / seconds)  # fmt: skip
+             frames, result.keypoints.shape[1], seconds, frames / seconds)  # fmt: skip
     return {
         **doc,
         "frames": frames,
@@ -220,5 +266,6 @@ def predict(
         "frames_per_second": frames / seconds,
         "runtime": options.runtime,
         "reinits": [list(r) for r in result.reinits],
+        "stopped": source.stop_requested,
         "outputs": {k: str(p) for k, p in targets.items() if p is not None},
     }

@@ -12,6 +12,11 @@ stream that restarts for low confidence is cropped from its last confident windo
 so the initializer sees the neighbourhood where the person was last seen; a periodic restart uses the tracked
 window. With `smooth`, the returned keypoints are One-Euro filtered; the tracking uses the raw ones.
 
+With a detector's boxes (`update(frame, detections)`, `boxes.py`), a `Roster` decides the streams on every
+frame: it keeps each person's id by matching the boxes to the windows, starts a stream for a person who
+enters, ends the stream of one who left, and restarts a lost or drifted stream from its matched box. The rows
+of `update`'s results are then the people in the frame; `tracker.ids` gives their ids.
+
 Live use (a webcam, a robot, another pipeline):
 
     tracker = PoseTracker("runs/demo/dkd.pt", boxes=[(40, 10, 200, 300)])
@@ -34,6 +39,7 @@ from torch import Tensor
 from dkdpose.data.clips import frame_crop
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.errors import InputError
+from dkdpose.inference.boxes import FrameBoxes, Roster, take_rows, take_state
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import checkpoint_joint_set
 from dkdpose.inference.runners import RUNTIMES, StreamRunner, advance_streams, load_runner
@@ -129,20 +135,35 @@ class PoseTracker:
         """Start again on the next frame with P, from `boxes` (P, 4) original px (None: the whole frame)."""
         self._start_boxes = None if boxes is None or len(boxes) == 0 else np.asarray(boxes, np.float64)
         self.frame_index = 0
-        self.reinits: list[tuple[int, int, str]] = []  # (frame, person, "low" | "periodic"), as they ran
+        self.reinits: list[tuple[int, int, str]] = []  # (frame, person id, low|periodic|drift), as they ran
+        self.ids = np.zeros(0, np.int64)  # (P,) the person id of each stream (row of `update`'s results)
+        self.roster: Roster | None = None  # made by the first `update` with detections
         self._state = None
         if self.smoother is not None:
             self.smoother.reset()
 
-    def update(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def update(
+        self, frame_rgb: np.ndarray, detections: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Track one frame (H, W, 3) uint8 RGB -> keypoints (P, K, 2) original px (smoothed with `smooth`),
-        scores (P, K) (heatmap peaks), boxes (P, 4): the windows this frame was cropped from."""
+        scores (P, K) (heatmap peaks), boxes (P, 4): the windows this frame was cropped from.
+
+        detections: the person boxes (N, 4) x1 y1 x2 y2 a detector found in this frame (N may be 0); given,
+        they decide who is tracked (module docstring), and row p of the results is person `ids[p]`.
+        """
         t, where = self.frame_index, f"{self.source}, frame {self.frame_index}"
         frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
         if t == 0:
-            self._first_frame(frame_size)
-        else:
-            self.reinits += [(t, int(p), str(self._kinds[p])) for p in np.flatnonzero(self._start)]
+            self._first_frame(frame_size, from_detections=detections is not None)
+        new = np.full(len(self._boxes), t == 0)
+        if detections is not None:
+            new = self._follow(np.asarray(detections, np.float64).reshape(-1, 4), new)
+        restarts = np.flatnonzero(self._start & ~new)
+        self.reinits += [(t, int(self.ids[p]), str(self._kinds[p])) for p in restarts]
+        if not len(self._boxes):  # nobody to track in this frame
+            self.frame_index += 1
+            k = self.num_joints
+            return np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros((0, 4))
         crops, affines = _crop_all(frame_rgb, self._boxes, self.codec.input_size[0], where)
         heat, self._state = advance_streams(self.runner, crops, self._state, self._start)
         heat = joint_heatmaps(heat, self.num_joints, self.codec, where)
@@ -157,13 +178,35 @@ class PoseTracker:
         self.frame_index += 1
         return shown, sc, boxes
 
-    def _first_frame(self, frame_size: tuple[int, int]) -> None:
+    def _first_frame(self, frame_size: tuple[int, int], from_detections: bool = False) -> None:
         whole = np.array([[0.0, 0.0, float(frame_size[0]), float(frame_size[1])]])
-        self._boxes = whole if self._start_boxes is None else self._start_boxes.copy()
+        if self._start_boxes is not None:
+            self._boxes = self._start_boxes.copy()
+        else:  # with detections, nobody until the detector finds somebody
+            self._boxes = np.zeros((0, 4)) if from_detections else whole
         self._last_good = self._boxes.copy()
         self._start = np.ones(len(self._boxes), bool)
         self._since = np.zeros(len(self._boxes), np.int64)
+        self._kinds = np.full(len(self._boxes), "periodic")
+        self.ids = np.arange(len(self._boxes))
         self._state = None
+
+    def _follow(self, detections: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Let the roster plan this frame from the detector's boxes (N, 4); returns the new-stream mask."""
+        if self.roster is None:  # adopt the streams running so far under their ids
+            n, next_id = len(self.ids), int(self.ids.max(initial=-1)) + 1
+            self.roster = Roster(ids=self.ids.tolist(), missed=[0] * n, next_id=next_id)
+        plan = self.roster.step(self._boxes, self._last_good, self._start, detections)
+        keep = plan.keep
+        self._boxes, self._start = plan.boxes, plan.start
+        self._last_good = take_rows(self._last_good, keep, plan.boxes)
+        self._since = take_rows(self._since, keep, 0)
+        self._kinds = np.where(plan.drifted, "drift", take_rows(self._kinds, keep, "periodic"))
+        self._state = take_state(self._state, keep)
+        if self.smoother is not None:
+            self.smoother.select(keep)
+        self.ids = np.asarray(self.roster.ids, np.int64)
+        return take_rows(new, keep, True)
 
     def _plan_next(self, kp: np.ndarray, sc: np.ndarray, frame_size: tuple[int, int]) -> None:
         """The next frame's windows and which streams restart with P there."""
@@ -188,12 +231,15 @@ def _crop_all(
 
 @dataclass
 class TrackResult:
-    """Per frame: keypoints (T, P, K, 2) original px (maybe smoothed), scores (T, P, K), boxes (T, P, 4)."""
+    """Per frame: keypoints (T, P, K, 2) original px (maybe smoothed), scores (T, P, K), boxes (T, P, 4).
+
+    P counts every person seen (person p = id p); the rows of a person absent from a frame are NaN.
+    """
 
     keypoints: np.ndarray
     scores: np.ndarray
     boxes: np.ndarray
-    reinits: list[tuple[int, int, str]] = field(default_factory=list)  # (frame, person, "low"|"periodic")
+    reinits: list[tuple[int, int, str]] = field(default_factory=list)  # (frame, person, low|periodic|drift)
 
 
 FrameCallback = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
@@ -209,27 +255,44 @@ def track_video(
     window: WindowParams | None = None,
     smoother: OneEuroFilter | None = None,
     on_frame: FrameCallback | None = None,
+    detections: FrameBoxes | None = None,
 ) -> TrackResult:
-    """Run a `PoseTracker` over every frame of `source`.
+    """Run a `PoseTracker` over every frame of `source`, with a detector's boxes per frame if given.
 
     `runner` is a ready PoseTracker (then codec .. smoother are unused), or a StreamRunner that a tracker is
     made of, with `codec`, start `boxes` (P, 4) original px, `num_joints`, `policy`, `window` and `smoother`.
     `on_frame(t, frame_rgb, keypoints (P, K, 2), scores (P, K), boxes (P, 4))` is called after each frame
-    (keypoints as in the outputs, i.e. smoothed when smoothing is on).
+    with row p = person id p, NaN for the people not in the frame (keypoints as in the outputs, i.e. smoothed
+    when smoothing is on).
     """
     tracker = runner if isinstance(runner, PoseTracker) else _tracker_of(
         runner, codec, boxes, num_joints, policy, window, smoother, str(source.path))  # fmt: skip
-    kps, scs, bxs = [], [], []
+    frames: list[Frame] = []
     for t, frame in enumerate(source):
-        kp, sc, bx = tracker.update(frame)
-        kps.append(kp)
-        scs.append(sc)
-        bxs.append(bx)
+        kp, sc, bx = tracker.update(frame, None if detections is None else detections.at(t))
+        frames.append((tracker.ids.copy(), kp, sc, bx))
         if on_frame is not None:
-            on_frame(t, frame, kp, sc, bx)
-    if not kps:
+            on_frame(t, frame, *_by_id(frames[-1]))
+    if not frames:
         raise InputError(f"{source.path}: no frames could be decoded")
-    return TrackResult(np.stack(kps), np.stack(scs), np.stack(bxs), list(tracker.reinits))
+    people = max((int(f[0].max()) + 1 for f in frames if len(f[0])), default=0)
+    columns = zip(*(_by_id(f, people) for f in frames), strict=True)  # keypoints, scores, boxes
+    return TrackResult(*(np.stack(c) for c in columns), list(tracker.reinits))
+
+
+Frame = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ids (P,), keypoints, scores, boxes
+
+
+def _by_id(frame: Frame, people: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One frame's (keypoints, scores, boxes) with row i = person id i (of `people`, default max id + 1)."""
+    ids, *values = frame
+    people = (int(ids.max()) + 1 if len(ids) else 0) if people is None else people
+    out = []
+    for v in values:
+        full = np.full((people, *v.shape[1:]), np.nan)
+        full[ids] = v
+        out.append(full)
+    return tuple(out)
 
 
 def _tracker_of(runner, codec, boxes, num_joints, policy, window, smoother, source: str) -> PoseTracker:

@@ -152,6 +152,16 @@ class OneEuroFilter:
         else:
             self._fresh = self._fresh | np.asarray(mask, bool)
 
+    def select(self, rows: np.ndarray) -> None:
+        """Reorder the history to rows (P',) of the previous order; -1 is a new row, which starts fresh."""
+        rows = np.asarray(rows, np.int64)
+        if self._x is None or len(self._x) == 0 or not (rows >= 0).any():
+            self._x = self._dx = self._fresh = None  # no history carries over
+            return
+        idx = np.where(rows >= 0, rows, 0)
+        self._x, self._dx = self._x[idx], self._dx[idx]
+        self._fresh = self._fresh[idx] | (rows < 0)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Filter one new sample x (same shape every call); returns the smoothed sample (float64)."""
         x = np.asarray(x, dtype=np.float64)

@@ -77,9 +77,14 @@ def draw_people(
     joint_set: JointSet,
     boxes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A copy of `image` with every person drawn: keypoints (P, K, 2), scores (P, K), boxes (P, 4) or None."""
+    """A copy of `image` with every person drawn: keypoints (P, K, 2), scores (P, K), boxes (P, 4) or None.
+
+    Person p is labelled #p; a person whose keypoints are NaN (absent from this frame) is not drawn.
+    """
     out = np.ascontiguousarray(image.copy())
     for p in range(len(keypoints)):
+        if not np.isfinite(keypoints[p]).all():
+            continue
         box = None if boxes is None else boxes[p]
         color = PERSON_COLORS[p % len(PERSON_COLORS)]
         _draw_person(out, keypoints[p], scores[p], joint_set, box, f"#{p}", color)
