@@ -239,3 +239,16 @@ def test_a_window_that_drifted_off_its_person_restarts_from_the_box_and_keeps_th
     away = np.array([[300, 0, 340, 80.0]])
     far = roster.step(away, away, np.zeros(1, bool), person)
     assert roster.ids == [0, 1] and not far.drifted.any()  # too far to be the same person: somebody new
+
+
+def test_pose_tracker_takes_a_detectors_boxes_frame_by_frame(assets):
+    tracker = PoseTracker(assets["ckpt"])
+    frames = person_frames(4, SIZE)
+    a, b = [4.0, 4, 40, 76], [56.0, 4, 92, 76]
+    seen = []
+    for t, frame in enumerate(frames):
+        kp, sc, bx = tracker.update(frame, detections=np.array([a, b] if t < 2 else [b]).reshape(-1, 4))
+        assert kp.shape == (len(tracker.ids), K, 2) and sc.shape == (len(tracker.ids), K)
+        seen.append(tracker.ids.tolist())
+    assert seen[:2] == [[0, 1], [0, 1]] and 1 in seen[2] and 1 in seen[3]
+    assert tracker.update(frames[0], detections=np.zeros((0, 4)))[0].shape[1:] == (K, 2)
