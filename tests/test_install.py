@@ -42,7 +42,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "site"
 
 
-@pytest.mark.slow
 def test_the_installed_wheel_synthesizes_and_trains_from_an_empty_folder(installed: Path, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(installed), OMP_NUM_THREADS="1")
