@@ -15,11 +15,18 @@ from dkdpose.models.backbone import PoseBackbone, ResNetTrunk
 from dkdpose.models.build import MODEL_NAMES, build_model
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
 from dkdpose.models.distillator import AdaptiveAvgPool
-from dkdpose.models.matching import KernelMatching, dynamic_depthwise_conv
+from dkdpose.models.encoders import MobileNetV3Encoder, SmallCPM
+from dkdpose.models.matching import (
+    KernelMatching,
+    dynamic_depthwise_conv,
+    grouped_depthwise_conv,
+    shifted_depthwise_conv,
+)
 
 K = 13
 SMALL = dict(initializer="resnet18", channels=16, lstm_hidden=16)  # tiny but complete models for a 2-core CPU
 VIDEO_KINDS = ["baseline_r18", "dkd_r18", "dkd_r18_no_pkd", "dkd_r18_lstm", "lstm_pm"]
+ENCODER_MODELS = ["dkd_smallcpm", "dkd_mobilenetv3", "baseline_smallcpm", "baseline_mobilenetv3"]
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +94,16 @@ def test_backbone_is_stride_8_with_256_channels_and_the_dkd_parts_are_exposed():
         assert build_model("baseline_r18", K).distillator is None
 
 
+def test_small_encoders_give_c_features_at_stride_8():
+    assert SmallCPM(channels=24)(torch.randn(2, 3, 64, 96)).shape == (2, 24, 8, 12)
+    assert MobileNetV3Encoder(channels=24)(torch.randn(1, 3, 64, 96)).shape == (1, 24, 8, 12)
+    model = build_model("dkd_smallcpm", K, **SMALL)
+    assert isinstance(model.encoder, SmallCPM) and model.initializer.features.trunk.depth == 18
+    assert isinstance(build_model("baseline_mobilenetv3", K, channels=16).encoder, MobileNetV3Encoder)
+    with pytest.raises(InputError, match="SmallCPM has no ImageNet weights"):
+        build_model("baseline_smallcpm", K, pretrained="torchvision")
+
+
 def test_discriminators_reconstruct_at_heatmap_resolution_and_train():
     img0, img1 = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
     h0, h1 = torch.rand(2, K, 8, 8), torch.rand(2, K, 8, 8)
@@ -105,7 +122,7 @@ def test_discriminators_reconstruct_at_heatmap_resolution_and_train():
 # --- gradients ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", VIDEO_KINDS)
+@pytest.mark.parametrize("name", VIDEO_KINDS + ENCODER_MODELS)
 def test_every_parameter_receives_a_gradient(name):
     model = build_model(name, K, **SMALL).train()
     model(torch.randn(2, 2, 3, 64, 64)).square().mean().backward()  # T=2: frame 2 uses every part
@@ -137,6 +154,14 @@ def _per_sample_reference(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tenso
 def test_grouped_dynamic_conv_equals_a_per_sample_loop():
     x, kernels = torch.randn(3, 5, 9, 11), torch.randn(3, 5, 7, 7)
     torch.testing.assert_close(dynamic_depthwise_conv(x, kernels), _per_sample_reference(x, kernels))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shifted_dynamic_conv_equals_the_grouped_one(batch):
+    x, kernels = torch.randn(batch, 5, 9, 11), torch.randn(batch, 5, 7, 7)
+    want = grouped_depthwise_conv(x, kernels)
+    torch.testing.assert_close(shifted_depthwise_conv(x, kernels), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(want, _per_sample_reference(x, kernels))
 
 
 def test_matching_module_equals_the_per_sample_formula():
@@ -180,7 +205,7 @@ def test_adaptive_pool_as_matrices_equals_torch():
 # --- streaming ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", VIDEO_KINDS)
+@pytest.mark.parametrize("name", VIDEO_KINDS + ENCODER_MODELS[:2])
 def test_streaming_equals_forward(name):
     model = _excite(build_model(name, K, **SMALL)).eval()
     clip = torch.randn(2, 4, 3, 64, 64)
@@ -190,10 +215,12 @@ def test_streaming_equals_forward(name):
     torch.testing.assert_close(streamed, full, rtol=0, atol=1e-5)
 
 
-def test_onnx_export_of_the_dkd_step_matches_torch(tmp_path):
+@pytest.mark.parametrize("name", ["dkd_r18", "dkd_smallcpm", "dkd_mobilenetv3"])
+def test_onnx_export_of_the_dkd_step_takes_any_batch_and_matches_torch(tmp_path, name):
+    """Traced at batch 2 with a dynamic batch axis; ONNX Runtime then runs batches 1 and 3."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    model = _excite(build_model("dkd_r18", K, **SMALL)).eval()
+    model = _excite(build_model(name, K, **SMALL)).eval()
 
     class Step(nn.Module):
         def __init__(self, m):
@@ -204,20 +231,28 @@ def test_onnx_export_of_the_dkd_step_matches_torch(tmp_path):
             heat, (nxt,) = self.m.step(frame, (kernels,))
             return heat, nxt
 
-    frame = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        _, (kernels,) = model.init_stream(torch.randn(2, 3, 64, 64))
-        want = Step(model)(frame, kernels)
+    def inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            _, (kernels,) = model.init_stream(torch.randn(batch, 3, 64, 64))
+        return torch.randn(batch, 3, 64, 64), kernels
+
     path = tmp_path / "step.onnx"
+    names = ["frame", "kernels", "heat", "next_kernels"]
     torch.onnx.export(
-        Step(model), (frame, kernels), str(path), dynamo=False, input_names=["frame", "kernels"]
-    )
+        Step(model).eval(), inputs(2), str(path), dynamo=False, input_names=names[:2], output_names=names[2:],
+        dynamic_axes={n: {0: "batch"} for n in names},
+    )  # fmt: skip
     onnx.checker.check_model(onnx.load(str(path)))
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"frame": frame.numpy(), "kernels": kernels.numpy()}
-    )
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (1, 3):
+        frame, kernels = inputs(batch)
+        with torch.no_grad():
+            want = model.step(frame, (kernels,))
+            want = (want[0], *want[1])
+        got = session.run(None, {"frame": frame.numpy(), "kernels": kernels.numpy()})
+        assert got[0].shape == (batch, K, 8, 8)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
 
 
 # --- weights ------------------------------------------------------------------------------------------------

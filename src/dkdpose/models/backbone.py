@@ -40,13 +40,18 @@ def parse_depth(backbone: str | int) -> int:
 
 
 def imagenet_weights_file(depth: int, pretrained: str | Path) -> Path:
-    """Resolve `pretrained` to a local ImageNet weights file for ResNet-`depth`.
+    """Resolve `pretrained` to a local ImageNet weights file for ResNet-`depth` (see `weights_file`)."""
+    return weights_file(_RESNETS[depth][1].url, pretrained, f"resnet{depth}")
+
+
+def weights_file(url: str, pretrained: str | Path, label: str) -> Path:
+    """Resolve `pretrained` to the local copy of torchvision's weights file `url` for network `label`.
 
     `pretrained` is a `.pth` file, a folder holding torchvision's file name (e.g. `resnet18-f37072fd.pth`), or
     `"torchvision"` for torchvision's download cache (`$TORCH_HOME/hub/checkpoints`). Raises InputError saying
     how to provide the weights when the file is not there.
     """
-    file_name = Path(_RESNETS[depth][1].url).name
+    file_name = Path(url).name
     if str(pretrained) == "torchvision":
         path = Path(torch.hub.get_dir()) / "checkpoints" / file_name
         where = "torchvision's cache"
@@ -56,11 +61,24 @@ def imagenet_weights_file(depth: int, pretrained: str | Path) -> Path:
         where = str(pretrained)
     if not path.is_file():
         raise InputError(
-            f"ImageNet weights for resnet{depth} not found in {where} (looked for {path}); this machine "
-            f"does not download: copy {_RESNETS[depth][1].url} there, or pass pretrained=<file or folder>, "
+            f"ImageNet weights for {label} not found in {where} (looked for {path}); this machine "
+            f"does not download: copy {url} there, or pass pretrained=<file or folder>, "
             "or train without ImageNet weights (pretrained empty)"
         )
     return path
+
+
+def load_weights_file(url: str, pretrained: str | Path, label: str) -> dict[str, Tensor]:
+    """The state dict of `weights_file(url, pretrained, label)`; InputError for an unreadable file."""
+    path = weights_file(url, pretrained, label)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any unreadable file: torch raises several unrelated types
+        raise InputError(f"{path}: not a readable ImageNet weights file ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a state dict of {label}")
+    log.info("loaded ImageNet weights for %s from %s", label, path)
+    return state
 
 
 class ResNetTrunk(nn.Module):
@@ -86,18 +104,12 @@ class ResNetTrunk(nn.Module):
     def load_imagenet(self, pretrained: str | Path) -> None:
         """Copy ImageNet weights (see `imagenet_weights_file`) into the trunk; a mismatch is an InputError."""
         path = imagenet_weights_file(self.depth, pretrained)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # any unreadable file: torch raises several unrelated types
-            raise InputError(f"{path}: not a readable ImageNet weights file ({type(e).__name__}: {e})") from e
-        if not isinstance(state, dict):
-            raise InputError(f"{path}: not a state dict of resnet{self.depth}")
+        state = load_weights_file(_RESNETS[self.depth][1].url, pretrained, f"resnet{self.depth}")
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as e:
             raise InputError(f"{path}: does not fit resnet{self.depth}: {_first_line(e)}") from e
-        log.info("loaded ImageNet weights for resnet%d from %s", self.depth, path)
 
 
 def _first_line(e: Exception) -> str:
@@ -105,7 +117,8 @@ def _first_line(e: Exception) -> str:
 
 
 class DeconvHead(nn.Module):
-    """Two 4x4 stride-2 deconvolutions with BN+ReLU: (B, in_channels, h, w) -> (B, channels, 4h, 4w)."""
+    """`num_deconv` 4x4 stride-2 deconvolutions with BN+ReLU (two: (B, in_channels, h, w) -> (B, channels,
+    4h, 4w))."""
 
     def __init__(self, in_channels: int, channels: int = DECONV_CHANNELS, num_deconv: int = 2):
         super().__init__()
@@ -160,9 +173,11 @@ class SimpleBaseline(nn.Module):
         channels: int = DECONV_CHANNELS,
         in_channels: int = 3,
         pretrained: str | Path | None = None,
+        features: nn.Module | None = None,
     ):
+        """`features`: a frame encoder with `channels` outputs at stride 8 to use instead of PoseBackbone."""
         super().__init__()
-        self.features = PoseBackbone(depth, channels, in_channels, pretrained)
+        self.features = features or PoseBackbone(depth, channels, in_channels, pretrained)
         self.classifier = nn.Conv2d(channels, num_joints, kernel_size=1)
         nn.init.normal_(self.classifier.weight, std=0.001)
         nn.init.zeros_(self.classifier.bias)

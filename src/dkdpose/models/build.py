@@ -6,6 +6,8 @@ Names (paper Tables 1-3; the rows of `variants.MODELS`):
     dkd_rX_no_pkd                                             DKD w/o-PKD (no distillator)
     dkd_rX_lstm                                               DKD w-LSTM (a ConvLSTM replaces the distillator)
     lstm_pm                                                   LSTM Pose Machines (368x368 native input)
+    dkd_smallcpm, baseline_smallcpm                           F = CPM with 3x3 kernels (Table 3)
+    dkd_mobilenetv3, baseline_mobilenetv3                     F = MobileNetV3-Large to stride 16 + deconv
 
 `build_model_from_checkpoint` rebuilds a checkpoint's model (`weights.py` reads and checks the file) and
 `build_discriminator` makes the discriminator D of a training variant.

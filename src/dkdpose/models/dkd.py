@@ -27,9 +27,10 @@ import torch
 from torch import Tensor, nn
 
 from dkdpose.errors import InputError
-from dkdpose.models.backbone import DECONV_CHANNELS, PoseBackbone, SimpleBaseline
+from dkdpose.models.backbone import DECONV_CHANNELS, SimpleBaseline
 from dkdpose.models.convlstm import ConvLSTMCell
 from dkdpose.models.distillator import KernelDistillator
+from dkdpose.models.encoders import build_encoder
 from dkdpose.models.matching import KernelMatching
 from dkdpose.models.weights import load_state_dict_checked
 
@@ -52,7 +53,7 @@ class _VideoPoseModel(nn.Module):
     """Shared parts: the stage-1 loaders and `single_frame` (P, or the Baseline's network)."""
 
     initializer: SimpleBaseline
-    encoder: PoseBackbone
+    encoder: nn.Module  # F: PoseBackbone or an encoder of encoders.py
     distillator: nn.Module | None  # set in __init__: a class-level None would shadow the registered submodule
 
     def single_frame(self, frame: Tensor) -> Tensor:
@@ -78,12 +79,14 @@ class BaselinePose(_VideoPoseModel):
     def __init__(
         self,
         num_joints: int,
-        depth: int = 18,
+        depth: int | str = 18,
         channels: int = DECONV_CHANNELS,
         pretrained: str | Path | None = None,
     ):
+        """depth: a ResNet depth or another encoder kind of `encoders.build_encoder` ("smallcpm", ...)."""
         super().__init__()
-        self.net = SimpleBaseline(num_joints, depth, channels, pretrained=pretrained)
+        features = build_encoder(depth, channels, pretrained)
+        self.net = SimpleBaseline(num_joints, channels=channels, features=features)
         self.distillator = None
 
     @property
@@ -91,7 +94,7 @@ class BaselinePose(_VideoPoseModel):
         return self.net
 
     @property
-    def encoder(self) -> PoseBackbone:
+    def encoder(self) -> nn.Module:
         return self.net.features
 
     def forward(self, clip: Tensor) -> Tensor:
@@ -106,12 +109,16 @@ class BaselinePose(_VideoPoseModel):
 
 
 class _InitializedVideoModel(_VideoPoseModel):
-    """P (SimpleBaseline, default ResNet-101) on the first frame, F (PoseBackbone) on every later frame."""
+    """P (SimpleBaseline, default ResNet-101) on the first frame, F on every later frame.
+
+    F is a PoseBackbone for a ResNet `encoder_depth`, or the `encoders.build_encoder` kind "smallcpm" or
+    "mobilenetv3".
+    """
 
     def __init__(
         self,
         num_joints: int,
-        encoder_depth: int,
+        encoder_depth: int | str,
         initializer_depth: int,
         channels: int,
         pretrained: str | Path | None,
@@ -119,7 +126,9 @@ class _InitializedVideoModel(_VideoPoseModel):
         super().__init__()
         # P and F share the head width C: stage-1 Baselines built with one `channels` value initialize both.
         self.initializer = SimpleBaseline(num_joints, initializer_depth, channels, pretrained=pretrained)
-        self.encoder = PoseBackbone(encoder_depth, channels, pretrained=pretrained)
+        # ImageNet weights are for P's ResNet and a ResNet / MobileNet F; SmallCPM has none.
+        f_pretrained = None if encoder_depth == "smallcpm" else pretrained
+        self.encoder = build_encoder(encoder_depth, channels, f_pretrained)
         self.distillator = None  # DKD replaces it with Φ
 
     def _encode_clip(self, clip: Tensor) -> Tensor:
@@ -133,7 +142,7 @@ class DKD(_InitializedVideoModel):
     def __init__(
         self,
         num_joints: int,
-        encoder_depth: int = 18,
+        encoder_depth: int | str = 18,
         initializer_depth: int = 101,
         channels: int = DECONV_CHANNELS,
         kernel_size: int = 7,
@@ -171,7 +180,7 @@ class DKDNoPKD(_InitializedVideoModel):
     def __init__(
         self,
         num_joints: int,
-        encoder_depth: int = 18,
+        encoder_depth: int | str = 18,
         initializer_depth: int = 101,
         channels: int = DECONV_CHANNELS,
         pretrained: str | Path | None = None,
@@ -204,7 +213,7 @@ class DKDConvLSTM(_InitializedVideoModel):
     def __init__(
         self,
         num_joints: int,
-        encoder_depth: int = 34,
+        encoder_depth: int | str = 34,
         initializer_depth: int = 101,
         channels: int = DECONV_CHANNELS,
         hidden_channels: int = 256,

@@ -1,13 +1,20 @@
 """Matching of pose kernels against frame features (paper Eqn. 2 with the factorization of Eqn. 6).
 
 h_{t+1} = BN(U * (k'_t ⊛_depthwise (V * f_{t+1}))): a 1x1 conv V (C -> C), a per-sample dynamic depthwise S x
-S convolution with the distilled kernel bases k'_t, a 1x1 conv U (C -> K), then BatchNorm. The per-sample
-convolution is ONE grouped convolution with the batch folded into the channels, so it batches, compiles and
-exports.
+S convolution with the distilled kernel bases k'_t, a 1x1 conv U (C -> K), then BatchNorm.
+
+The per-sample convolution has two equal forms (`dynamic_depthwise_conv` picks one):
+- `grouped_depthwise_conv`: ONE grouped convolution with the batch folded into the channels (groups = B x C).
+  The fastest in PyTorch (one conv kernel call), but an ONNX Conv's group count is a constant of the graph,
+  so an exported graph would only take the batch it was traced with.
+- `shifted_depthwise_conv`: the sum over the S x S kernel taps of (shifted input x per-sample tap weight),
+  elementwise ops that broadcast over any batch. Used when exporting to ONNX, so the graph takes any number
+  of people per call.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -19,8 +26,33 @@ BN_INIT_SCALE = 0.1  # initial BatchNorm scale of the matching output (see Kerne
 def dynamic_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
     """Convolve each sample's channels with its own S x S kernels ('same' padding, S odd).
 
-    x (B, C, h, w), kernels (B, C, S, S) -> (B, C, h, w); sample b only ever sees kernels[b].
+    x (B, C, h, w), kernels (B, C, S, S) -> (B, C, h, w); sample b only ever sees kernels[b]. The grouped
+    form in PyTorch, the batch-agnostic shifted form while exporting to ONNX (module doc).
     """
+    if torch.onnx.is_in_onnx_export():
+        return shifted_depthwise_conv(x, kernels)
+    return grouped_depthwise_conv(x, kernels)
+
+
+def shifted_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
+    """`dynamic_depthwise_conv` as S*S shifted multiply-adds: x (B, C, h, w), kernels (B, C, S, S).
+
+    out[b, c] = sum_{i,j} kernels[b, c, i, j] * x_pad[b, c, i:i+h, j:j+w] (cross-correlation, as F.conv2d),
+    with no shape constant of the batch.
+    """
+    h, w = x.shape[-2:]
+    s = kernels.shape[-1]
+    padded = F.pad(x, (s // 2, s // 2, s // 2, s // 2))
+    out = padded[:, :, :h, :w] * kernels[:, :, :1, :1]
+    for i in range(s):
+        for j in range(s):
+            if i or j:
+                out = out + padded[:, :, i : i + h, j : j + w] * kernels[:, :, i : i + 1, j : j + 1]
+    return out
+
+
+def grouped_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
+    """`dynamic_depthwise_conv` as one grouped F.conv2d: x (B, C, h, w), kernels (B, C, S, S)."""
     b, c, h, w = x.shape
     s = kernels.shape[-1]
     # Fold the batch into the channel axis: groups = B*C turns B per-sample depthwise convs into one conv.

@@ -24,6 +24,7 @@ from torch import nn
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS, parse_depth
 from dkdpose.models.dkd import DKD, BaselinePose, DKDConvLSTM, DKDNoPKD
+from dkdpose.models.encoders import ENCODER_KINDS
 from dkdpose.models.lstm_pm import NATIVE_INPUT, LSTMPoseMachines
 
 
@@ -38,7 +39,8 @@ class BuildOptions:
     lstm_hidden: int = 256  # hidden channels of the ConvLSTM (DKD w-LSTM)
 
 
-Constructor = Callable[[int, "int | None", BuildOptions], nn.Module]  # (num_joints, encoder depth, options)
+# (num_joints, encoder depth or kind, options) -> model
+Constructor = Callable[[int, "int | str | None", BuildOptions], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,11 @@ class Architecture:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model name: its architecture and the ResNet depth of its frame encoder (None: none)."""
+    """One model name: its architecture and its frame encoder: a ResNet depth, another kind of
+    `encoders.build_encoder` ("smallcpm", "mobilenetv3"), or None (none)."""
 
     architecture: str
-    encoder_depth: int | None
+    encoder_depth: int | str | None
 
 
 @dataclass(frozen=True)
@@ -68,28 +71,28 @@ class Variant:
     min_clip_length: int  # shortest data.clip_length it can train on
 
 
-def _baseline(k: int, depth: int | None, o: BuildOptions) -> nn.Module:
+def _baseline(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return BaselinePose(k, depth, o.channels, o.pretrained)
 
 
-def _dkd_common(k: int, depth: int | None, o: BuildOptions) -> dict:
+def _dkd_common(k: int, depth: int | str | None, o: BuildOptions) -> dict:
     return dict(num_joints=k, encoder_depth=depth, initializer_depth=parse_depth(o.initializer),
                 channels=o.channels, pretrained=o.pretrained)  # fmt: skip
 
 
-def _dkd(k: int, depth: int | None, o: BuildOptions) -> nn.Module:
+def _dkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size)
 
 
-def _dkd_no_pkd(k: int, depth: int | None, o: BuildOptions) -> nn.Module:
+def _dkd_no_pkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKDNoPKD(**_dkd_common(k, depth, o))
 
 
-def _dkd_lstm(k: int, depth: int | None, o: BuildOptions) -> nn.Module:
+def _dkd_lstm(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKDConvLSTM(**_dkd_common(k, depth, o), hidden_channels=o.lstm_hidden)
 
 
-def _lstm_pm(k: int, depth: int | None, o: BuildOptions) -> nn.Module:
+def _lstm_pm(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     if o.pretrained:
         raise InputError("model 'lstm_pm' has no ResNet trunk: ImageNet weights (pretrained) do not apply")
     return LSTMPoseMachines(k)
@@ -110,6 +113,7 @@ MODELS: dict[str, ModelSpec] = {
     **{f"dkd_r{d}_no_pkd": ModelSpec("dkd_no_pkd", d) for d in (18, 34, 50)},
     **{f"dkd_r{d}_lstm": ModelSpec("dkd_lstm", d) for d in (18, 34, 50)},
     "lstm_pm": ModelSpec("lstm_pm", None),
+    **{f"{fam}_{kind}": ModelSpec(fam, kind) for kind in ENCODER_KINDS for fam in ("dkd", "baseline")},
 }
 
 VARIANTS: dict[str, Variant] = {
@@ -164,8 +168,9 @@ def variant_options(variant: str, values: dict) -> dict:
 
 
 def discriminator_depth(name: str) -> int:
-    """The ResNet depth of D for model `name`: its encoder's, else DISCRIMINATOR_DEPTH."""
-    return model_spec(name).encoder_depth or DISCRIMINATOR_DEPTH
+    """The ResNet depth of D for model `name`: its encoder's if that is a ResNet, else DISCRIMINATOR_DEPTH."""
+    depth = model_spec(name).encoder_depth
+    return depth if isinstance(depth, int) else DISCRIMINATOR_DEPTH
 
 
 def input_size_for(name: str, size: int) -> int:
