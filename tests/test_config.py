@@ -8,7 +8,9 @@ def test_defaults_follow_the_paper():
     cfg = from_dict({})
     assert cfg.train.lr == 5e-4 and cfg.train.lr_milestones == [15, 25] and cfg.train.epochs == 40
     assert cfg.train.eta == 0.1 and cfg.train.gamma == 0.1 and cfg.train.optimizer == "rmsprop"
-    assert cfg.data.clip_length == 5 and cfg.data.input_size == 256 and cfg.model.kernel_size == 7
+    assert cfg.data.clip_length == 5 and cfg.data.input_size == 256
+    # S scales with the heatmap: the paper's S = 7 at its 256-px input (32x32 heatmaps)
+    assert cfg.model.kernel_size == 0 and cfg.model_kwargs()["kernel_size"] == 7
 
 
 def test_yaml_and_overrides(tmp_path):

@@ -15,28 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
+from dkdpose.errors import InputError
+from dkdpose.evaluation import compare
 
 
-def per_video_hits(score: dict, norm: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(video ids, hits (V,), counted (V,)) from score.json's per_video block."""
-    ids = sorted(score["per_video"])
-    counted = np.array([score["per_video"][v]["joints_counted"] for v in ids], np.float64)
-    pck = np.array([score["per_video"][v][norm] or 0.0 for v in ids], np.float64)
-    return ids, pck / 100.0 * counted, counted
-
-
-def paired_bootstrap(a: dict, b: dict, norm: str, draws: int = 10_000, seed: int = 0) -> dict:
-    """{"a", "b", "diff", "low", "high"}: pooled PCK (%) of both, B - A and its 95% interval."""
-    ids_a, hits_a, cnt = per_video_hits(a, norm)
-    ids_b, hits_b, cnt_b = per_video_hits(b, norm)
-    if ids_a != ids_b or not np.array_equal(cnt, cnt_b):
-        raise SystemExit("the two score files are not on the same videos and joints")
-    idx = np.random.default_rng(seed).integers(0, len(ids_a), size=(draws, len(ids_a)))
-    diffs = 100.0 * (hits_b[idx].sum(1) - hits_a[idx].sum(1)) / cnt[idx].sum(1)
-    pa, pb = 100.0 * hits_a.sum() / cnt.sum(), 100.0 * hits_b.sum() / cnt.sum()
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"a": pa, "b": pb, "diff": pb - pa, "low": float(low), "high": float(high)}
+def paired_bootstrap(a: dict, b: dict, norm: str) -> dict:
+    """`dkdpose.evaluation.compare.paired_bootstrap`, exiting with the message on mismatched scores."""
+    try:
+        return compare.paired_bootstrap(a, b, norm)
+    except InputError as e:
+        raise SystemExit(str(e)) from None
 
 
 def main() -> None:

@@ -133,7 +133,8 @@ def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> in
 
 _SYNTH_DIFFICULTY = {
     "test_fraction": "Penn Action: share of test videos (default 0.25)",
-    "distractor": "probability of a look-alike distractor person per video (default 0.75)",
+    "distractor": "probability of a distractor person per video (default 0.75)",
+    "lookalike": "probability that the distractor wears the target's clothes (default 0.6)",
     "occluder": "probability of each of two occluders per video (default 0.45)",
     "blur": "motion-blur shutter, fraction of a frame (0 = off; default 1)",
     "noise": "sensor-noise level (0 = off; default 1)",
@@ -233,6 +234,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--input-size", type=int, default=None, help="square input (default: the checkpoint's)")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
+    p.add_argument("--pose-input", default="predicted", choices=["predicted", "zero", "scramble"],
+                   help="DKD diagnostic: the pose h_t that Φ reads (zero / scramble: does DKD use it?)")
     p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
     p.add_argument("--coco", default=None, help="also write COCO keypoint results here (+ _categories.json)")
     p.set_defaults(func=_run_eval)
@@ -250,7 +253,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise InputError("--dataset and --root are required (or a --config whose data: section names them)")
     scales = parse_scales(args.scales) if args.scales is not None else None
     options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
-                                      input_size=args.input_size, alpha=args.alpha)  # fmt: skip
+                                      input_size=args.input_size, alpha=args.alpha,
+                                      pose_input=args.pose_input)  # fmt: skip
     print(eval_command(args.weights, dataset, root, args.out, args.split, options, coco=args.coco))
     return 0
 

@@ -54,7 +54,8 @@ class DataConfig:
 class ModelConfig:
     name: str = "dkd_r18"  # a name understood by dkdpose.models.build.build_model
     initializer: str = "resnet101"  # backbone of the pose initializer P (DKD models)
-    kernel_size: int = 7  # S, the spatial size of the kernel bases
+    kernel_size: int = 0  # S, the spatial size of the kernel bases; 0 = scaled with the heatmap (7 at 32x32)
+    kernel_signed: bool = True  # signed kernel bases (False: ReLU before Φ's last pooling, the paper's text)
     channels: int = 256  # C, the feature / kernel-base channels
     pretrained: str = ""  # ImageNet weights for the backbones: a file, "torchvision", or "" for none
     init_initializer: str = ""  # stage-1 checkpoint whose single-frame network initializes P
@@ -78,7 +79,8 @@ class TrainConfig:
     log_every: int = 20
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    amp: str = "none"  # none | bf16 | fp16 (CUDA only)
+    amp: str = "none"  # none | bf16 (CPU or CUDA) | fp16 (CUDA only)
+    joint_discriminator_batch: bool = True  # real and fake pairs through D in one batch (False: two passes)
     channels_last: bool = False
     sync_bn: bool = False  # DDP only
 
@@ -108,7 +110,7 @@ class RunConfig:
         """The keyword options of `build_model` for this run (stored in checkpoints to rebuild the model)."""
         m = self.model
         base = {"input_size": self.data.input_size, "pretrained": m.pretrained or None}
-        return {**base, **variant_options(self.train.variant, dataclasses.asdict(m))}
+        return {**base, **variant_options(self.train.variant, dataclasses.asdict(m), self.data.input_size)}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -273,6 +275,8 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
     check_input_size(d.input_size, f"{source}: data.input_size", minimum=32)
     if d.clip_length < 1 or t.epochs < 1 or t.batch_size < 1:
         raise InputError(f"{source}: clip_length, epochs and batch_size must be >= 1")
+    if cfg.model.kernel_size < 0 or (cfg.model.kernel_size and cfg.model.kernel_size % 2 == 0):
+        raise InputError(f"{source}: model.kernel_size must be odd or 0 (scaled): {cfg.model.kernel_size}")
     if t.warmup_steps < 0:
         raise InputError(f"{source}: train.warmup_steps must be >= 0, got {t.warmup_steps}")
     if t.amp not in ("none", "bf16", "fp16"):

@@ -12,9 +12,10 @@ from torch import nn
 
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import PoseBackbone, ResNetTrunk
-from dkdpose.models.build import MODEL_NAMES, build_model
+from dkdpose.models.build import MODEL_NAMES, build_model, scaled_kernel_size
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
 from dkdpose.models.distillator import AdaptiveAvgPool
+from dkdpose.models.dkd import POSE_INPUTS, set_pose_input
 from dkdpose.models.encoders import MobileNetV3Encoder, SmallCPM
 from dkdpose.models.matching import (
     KernelMatching,
@@ -310,3 +311,41 @@ def test_stage1_single_frame_weights_initialize_p_and_f():
 def test_bad_model_options_are_input_errors(name, kwargs, message):
     with pytest.raises(InputError, match=message):
         build_model(name, K, **kwargs)
+
+
+# --- the DKD recipe options ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("heatmap, expected", [(8, 3), (12, 3), (16, 3), (24, 5), (32, 7), (48, 11)])
+def test_scaled_kernel_size_covers_the_share_of_the_map_the_papers_s7_covers(heatmap, expected):
+    assert scaled_kernel_size(heatmap) == expected
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 0}
+    model = build_model("dkd_r18", 13, input_size=heatmap * 8, **kw)
+    assert model.distillator.kernel_size == expected
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_kernel_bases_are_signed_only_without_the_last_relu(signed):
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3, "kernel_signed": signed}
+    model = _excite(build_model("dkd_r18", 13, **kw))
+    kernels = model.distillator(torch.randn(2, 16, 8, 8), torch.rand(2, 13, 8, 8))
+    assert kernels.shape == (2, 16, 3, 3)
+    assert bool((kernels < 0).any()) is signed
+
+
+def test_pose_input_switch_changes_what_phi_reads_and_nothing_else():
+    model = _excite(build_model("dkd_r18", 13, initializer="resnet18", channels=16, kernel_size=3))
+    clip = torch.randn(1, 3, 3, 64, 64)
+    with torch.no_grad():
+        outs = {}
+        for mode in POSE_INPUTS:
+            set_pose_input(model, mode)
+            outs[mode] = _stream(model, clip)
+            torch.testing.assert_close(model(clip), outs[mode], rtol=1e-4, atol=1e-5)  # forward agrees
+    for mode in ("zero", "scramble"):
+        torch.testing.assert_close(outs[mode][:, 0], outs["predicted"][:, 0])  # frame 1 is P's alone
+        assert not torch.allclose(outs[mode][:, 1:], outs["predicted"][:, 1:])
+    with pytest.raises(InputError, match="needs a DKD model"):
+        set_pose_input(build_model("baseline_r18", 13, channels=16), "zero")
+    with pytest.raises(InputError, match="pose input must be one of"):
+        set_pose_input(model, "ground_truth")

@@ -30,7 +30,7 @@ from dkdpose.training.loop import (
     train,
 )
 from dkdpose.training.losses import pose_l2, reconstruction_l2, update_lambda
-from dkdpose.training.step import discriminator_pairs, gan_step
+from dkdpose.training.step import discriminate, gan_step
 
 TINY = {
     "data": {"dataset": "penn_action", "input_size": 32, "clip_length": 3, "workers": 0, "augment": True},
@@ -64,9 +64,11 @@ def tiny_batch(cfg, root: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_root):
+@pytest.mark.parametrize("joint", [False, True], ids=["two_passes", "one_batch"])
+def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_root, joint):
+    """Real and fake pairs through D in two passes (the paper's reading) or one batch (shared BN stats)."""
     torch.manual_seed(0)
-    cfg = tiny_cfg(penn_root, train={"variant": "dkd", "eta": 0.5})
+    cfg = tiny_cfg(penn_root, train={"variant": "dkd", "eta": 0.5, "joint_discriminator_batch": joint})
     gen = build_model("dkd_r18", num_joints=13, **cfg.model_kwargs())
     disc = build_discriminator(cfg, 13)
     batch = {k: v for k, v in tiny_batch(cfg, penn_root).items() if torch.is_tensor(v)}
@@ -78,14 +80,17 @@ def test_gan_step_updates_d_on_detached_predictions_and_g_with_d_frozen(penn_roo
 
     # reference D gradient: L_D's terms with the predictions detached
     heat = gen0(batch["image"]).detach()
-    rec_f, d_f = discriminator_pairs(disc0, "temporal", batch["image"], heat)
-    rec_r, d_r = discriminator_pairs(disc0, "temporal", batch["image"], batch["heatmaps"])
+    (rec_f, d_f), (rec_r, d_r) = discriminate(
+        disc0, "temporal", batch["image"], heat, batch["heatmaps"], joint
+    )
     (reconstruction_l2(rec_r, d_r) - lam * reconstruction_l2(rec_f, d_f)).backward()
     # reference G gradient: L_G through a frozen copy of D
     disc_frozen = copy.deepcopy(disc0).requires_grad_(False)
     gen_ref = copy.deepcopy(gen0)
     heat = gen_ref(batch["image"])
-    rec_f, d_f = discriminator_pairs(disc_frozen, "temporal", batch["image"], heat)
+    (rec_f, d_f), _ = discriminate(
+        disc_frozen, "temporal", batch["image"], heat, batch["heatmaps"], joint
+    )
     (
         pose_l2(heat, batch["heatmaps"], batch["target_weight"]) + 0.5 * reconstruction_l2(rec_f, d_f)
     ).backward()

@@ -53,6 +53,7 @@ from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
 from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
 from dkdpose.io import check_output, new_folder, write_json, write_text
+from dkdpose.models.dkd import set_pose_input
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
@@ -64,7 +65,8 @@ class EvalOptions:
     """Test-time settings of an evaluation: multi-scale and flip testing, device, input size, PCK alpha.
 
     scales: test scales (every one a stream, `inference.tta`); flip: also the mirrored crops; device: cpu,
-    cuda or cuda:N; input_size: square input (None: the checkpoint's training size); alpha: PCK threshold.
+    cuda or cuda:N; input_size: square input (None: the checkpoint's training size); alpha: PCK threshold;
+    pose_input: what a DKD model's Φ reads as h_t, "predicted" or the diagnostics "zero" / "scramble".
     """
 
     scales: tuple[float, ...] = (1.0,)
@@ -72,6 +74,7 @@ class EvalOptions:
     device: str = "cpu"
     input_size: int | None = None
     alpha: float = 0.2
+    pose_input: str = "predicted"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
@@ -168,8 +171,8 @@ def evaluate(
 
     coco: also write the keypoints as COCO keypoint results to this file (`evaluation/coco.py`).
     Returns {"score": score dict (= score.json), "jitter": pooled jitter summary, "out_dir", "model",
-    "input_size", "scales", "flip"}. Sub-JHMDB uses split `split` (default 1). Bad input raises InputError
-    before anything is written.
+    "input_size", "scales", "flip", "pose_input"}. Sub-JHMDB uses split `split` (default 1). Bad input raises
+    InputError before anything is written.
     """
     options = options or EvalOptions()
     split = _check_split(dataset, split)
@@ -179,6 +182,7 @@ def evaluate(
     coco_paths = check_coco_target(coco) if coco is not None else None
     dev = resolve_device(options.device)
     model, ckpt, codec = load_pose_model(weights, dataset, dev, options.input_size)
+    set_pose_input(model, options.pose_input)
     records = read_records(dataset, root, subset="test", split=split or 1)
     if not records:
         raise InputError(f"{root}: no test videos found for {dataset}" + (f" split {split}" if split else ""))
@@ -195,6 +199,7 @@ def evaluate(
         info = {
             "weights": str(weights), "model": ckpt["model"], "input_size": codec.input_size[0],
             "scales": list(options.scales), "flip": options.flip, "device": str(dev),
+            "pose_input": options.pose_input,
         }  # fmt: skip
         write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
         _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)

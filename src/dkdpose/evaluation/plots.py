@@ -108,3 +108,15 @@ def parse_named_files(specs: list[str]) -> dict[str, str]:
             raise InputError(f"--scores takes NAME=FILE (e.g. dkd_r18=runs/eval/score.json), got {spec!r}")
         out[name.strip()] = path.strip()
     return out
+
+
+def plot_learning_curves(curves: dict[str, dict], path: str | Path, title: str = "") -> None:
+    """Validation torso PCK against training step, one line per run: curves {name: {"steps", "val_torso"}}."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, c in curves.items():
+        ax.plot(c["steps"], c["val_torso"], marker="o", markersize=3, linewidth=1.5, label=name)
+    ax.set(xlabel="training step", ylabel="validation torso PCK@0.2 (%)")
+    ax.set_title(title or "Learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)

@@ -37,18 +37,24 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from dkdpose.config import RunConfig, from_dict
 from dkdpose.config_files import find_config
+from dkdpose.data.readers import read_records
+from dkdpose.data.transforms import PADDING
 from dkdpose.devices import describe_machine, set_threads
 from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
+from dkdpose.evaluation.compare import comparison
+from dkdpose.evaluation.evaluate import EvalOptions
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
 from dkdpose.experiments.runs import evaluate_cached, read_timing, train_cached
 from dkdpose.io import make_folder, write_json, write_text
 from dkdpose.skeleton import get_joint_set
 from dkdpose.training.loaders import prepare_data
+from dkdpose.training.log import read_validation
 from dkdpose.training.loop import train
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ log = logging.getLogger(__name__)
 TOP_KEYS = ("common", "pretrain", "variants")
 VARIANT_KEYS = ("init_initializer", "init_encoder", "set")
 GROUPS = GROUP_COLUMNS
+POSE_DIAGNOSTICS = ("zero", "scramble")  # what Φ reads as h_t in the diagnostic evaluations of DKD
 
 
 @dataclass
@@ -223,14 +230,68 @@ def lambda_summary(metrics_csv: Path) -> dict | None:
 
 
 def variant_result(run: Run, score: dict) -> dict:
-    """One entry of synthetic_ablation.json's `variants`."""
-    return {
+    """One entry of synthetic_ablation.json's `variants` (+ torso PCK with h_t zeroed / scrambled for DKD)."""
+    result = {
         "person": score["person"]["mean"],
         "torso": score["torso"]["mean"],
         "groups_torso": score["torso"]["groups"],
         "gmacs_per_frame": gmacs_per_frame(run.cfg),
         "train_minutes": round(read_timing(run.folder).get("seconds", 0.0) / 60, 2),
     }
+    for mode in POSE_DIAGNOSTICS:
+        path = run.folder.parent / f"eval_pose_{mode}" / "score.json"
+        if path.exists():
+            result[f"torso_pose_{mode}"] = json.loads(path.read_text())["torso"]["mean"]
+    return result
+
+
+def uses_pose_input(cfg: RunConfig) -> bool:
+    """True for the variants whose model is DKD proper (Φ reads h_t): dkd, no_tat, sat."""
+    return cfg.train.variant in ("dkd", "no_tat", "sat")
+
+
+def evaluate_pose_diagnostics(run: Run, weights: Path) -> None:
+    """DKD evaluated with h_t zeroed and scrambled inside Φ (`eval_pose_zero/`, `eval_pose_scramble/`)."""
+    d = run.cfg.data
+    split = d.split if d.dataset == "sub_jhmdb" else None
+    for mode in POSE_DIAGNOSTICS:
+        out = run.folder.parent / f"eval_pose_{mode}"
+        evaluate_cached(weights, d.dataset, d.root, out, split, EvalOptions(pose_input=mode))
+
+
+def learning_curve(run: Run) -> dict:
+    """{"steps": [...], "val_torso": [...]} from the run's validation.csv (empty lists without one)."""
+    rows = read_validation(run.folder / "validation.csv")
+    return {"steps": [r["step"] for r in rows], "val_torso": [r["val_torso"] for r in rows]}
+
+
+def torso_threshold_cells(cfg: RunConfig) -> float:
+    """Median over test frames of the torso PCK@0.2 threshold measured in heatmap cells (stride 8).
+
+    The eval crop maps the person box's longer side times `PADDING` onto the input, so a threshold of
+    0.2 x torso px becomes 0.2 x torso x input / (PADDING x box side) / 8 cells.
+    """
+    d = cfg.data
+    a, b = get_joint_set(d.dataset).torso
+    cells = []
+    for r in read_records(d.dataset, d.root, subset="test", split=d.split):
+        torso = np.linalg.norm(r.joints[:, a] - r.joints[:, b], axis=-1)  # (T,)
+        side = np.maximum(r.boxes[:, 2] - r.boxes[:, 0], r.boxes[:, 3] - r.boxes[:, 1])
+        ok = torso >= 1.0
+        cells.append(0.2 * torso[ok] * d.input_size / (PADDING * side[ok]) / 8)
+    return float(np.median(np.concatenate(cells)))
+
+
+def comparisons(scores: dict[str, dict], references: tuple[str, ...] = ("baseline_r18", "dkd_r18")) -> dict:
+    """{"<B> vs <A>": paired-bootstrap differences} for every variant B against each reference A present."""
+    out = {}
+    for ref in references:
+        if ref not in scores:
+            continue
+        for name, score in scores.items():
+            if name != ref:
+                out[f"{name} vs {ref}"] = comparison(scores[ref], score)
+    return out
 
 
 def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_minutes: dict) -> str:
@@ -241,13 +302,25 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
         f"Machine: {results['machine']}", "",
         "PCK@0.2 on the test split (protocol of `docs/protocol.md`, single scale, no flip), GMACs per",
         "frame after the first at the training input size, training wall time of the variant's own run",
-        "(stage 1 not included).",
-        "", "| variant | person | torso | GMACs/frame | train min |", "|---|---:|---:|---:|---:|",
+        "(stage 1 not included). h_t zeroed / scrambled: torso PCK of the same DKD model when Φ reads zeros",
+        "or another joint's map instead of the pose it predicted (`dkdpose eval --pose-input`); the drop",
+        "shows how much DKD uses the pose it carries from frame to frame.",
+        "", f"Input {results.get('input_size')} px, heatmaps {results.get('heatmap_size')} x "
+        f"{results.get('heatmap_size')}; median torso threshold "
+        f"{fmt_value(results.get('torso_threshold_cells'), 2)} heatmap cell.", "",
+        "| variant | person | torso | torso, h_t zeroed | torso, h_t scrambled | GMACs/frame | train min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for name, r in results["variants"].items():
-        cells = [fmt_value(r["person"]), fmt_value(r["torso"]), fmt_value(r["gmacs_per_frame"], 3),
+        cells = [fmt_value(r["person"]), fmt_value(r["torso"]), fmt_value(r.get("torso_pose_zero")),
+                 fmt_value(r.get("torso_pose_scramble")), fmt_value(r["gmacs_per_frame"], 3),
                  fmt_value(r["train_minutes"])]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Paired differences (bootstrap over test videos, 95% interval)", "",
+              "| comparison | torso | 95% interval | person | 95% interval |", "|---|---:|---|---:|---|"]
+    for key, c in results.get("comparisons", {}).items():
+        lines.append(f"| {key} | {c['torso']:+.1f} | {c['torso_ci95'][0]:+.1f} .. {c['torso_ci95'][1]:+.1f} "
+                     f"| {c['person']:+.1f} | {c['person_ci95'][0]:+.1f} .. {c['person_ci95'][1]:+.1f} |")
     lines += ["", "## Torso PCK@0.2 per joint group", "", "| variant | " + " | ".join(GROUPS) + " |",
               "|---|" + "---:|" * len(GROUPS)]  # fmt: skip
     for name, r in results["variants"].items():
@@ -268,6 +341,18 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
     lines += ["", "Shared single-frame pre-training (stage 1): "
               + ", ".join(f"`{n}` {m:.1f} min" for n, m in pretrain_minutes.items()), ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _recipe_facts(plan: AblationPlan, scores: dict[str, dict]) -> dict:
+    """input_size, heatmap_size, torso_threshold_cells, learning_curves, comparisons of a results dict."""
+    first = next(iter(plan.variants.values())).cfg
+    return {
+        "input_size": first.data.input_size,
+        "heatmap_size": first.data.input_size // 8,
+        "torso_threshold_cells": round(torso_threshold_cells(first), 3) if scores else None,
+        "learning_curves": {n: learning_curve(plan.variants[n]) for n in scores},
+        "comparisons": comparisons(scores),
+    }
 
 
 def run_ablation(
@@ -296,22 +381,33 @@ def run_ablation(
         if name in needed:
             train_run(plan.pretrain[name])
     for run in chosen:
-        evaluate_run(run, train_run(run), run.folder.parent / "eval")
+        weights = train_run(run)
+        evaluate_run(run, weights, run.folder.parent / "eval")
+        if uses_pose_input(run.cfg):
+            evaluate_pose_diagnostics(run, weights)
     command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
     results = {"command": command, "machine": describe_machine(), "variants": {}}
-    lambdas = {}
+    lambdas, scores = {}, {}
     for name, run in plan.variants.items():
         score = run.folder.parent / "eval" / "score.json"
         if not score.exists():
             log.info("%s: not trained and evaluated yet; left out of the table", name)
             continue
-        results["variants"][name] = variant_result(run, json.loads(score.read_text()))
+        scores[name] = json.loads(score.read_text())
+        results["variants"][name] = variant_result(run, scores[name])
         lambdas[name] = lambda_summary(run.folder / "metrics.csv")
+    results.update(_recipe_facts(plan, scores))
     pre_min = {n: read_timing(r.folder).get("seconds", 0.0) / 60 for n, r in plan.pretrain.items()
                if r.folder.exists()}  # fmt: skip
     results_dir = make_folder(results_dir, "results folder")
     write_json(results_dir / "synthetic_ablation.json", results)
     write_text(results_dir / "synthetic_ablation.md", results_markdown(results, plan, lambdas, pre_min))
+    curves = {n: c for n, c in results["learning_curves"].items() if c["steps"]}
+    if curves:
+        from dkdpose.evaluation.plots import plot_learning_curves  # matplotlib is slow to import
+
+        plot_learning_curves(curves, results_dir / "synthetic_ablation_curves.png",
+                             "Validation torso PCK@0.2 during stage 2")  # fmt: skip
     return results
 
 

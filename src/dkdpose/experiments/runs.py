@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from dkdpose.config import RunConfig, same_config
-from dkdpose.evaluation.evaluate import evaluate
+from dkdpose.evaluation.evaluate import EvalOptions, evaluate
 from dkdpose.io import remove_own_folder, write_json
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.training.loaders import prepare_data
@@ -74,15 +74,21 @@ def train_cached(cfg: RunConfig, folder: Path, name: str | None = None) -> tuple
 
 
 def evaluate_cached(
-    weights: Path, dataset: str, root: str | Path, out_dir: Path, split: int | None = None
+    weights: Path,
+    dataset: str,
+    root: str | Path,
+    out_dir: Path,
+    split: int | None = None,
+    options: EvalOptions | None = None,
 ) -> tuple[dict, bool]:
-    """`dkdpose eval` of `weights` on the test split (single scale, no flip) unless its score is newer.
+    """`dkdpose eval` of `weights` on the test split (default options: single scale, no flip) unless its
+    score is newer.
 
     Returns ({"score": score.json, "jitter": jitter.json}, reused).
     """
     score_path, jitter_path = out_dir / "score.json", out_dir / "jitter.json"
     fresh = score_path.exists() and score_path.stat().st_mtime_ns >= weights.stat().st_mtime_ns
     if not fresh:
-        evaluate(weights, dataset, root, out_dir, split=split)
+        evaluate(weights, dataset, root, out_dir, split=split, options=options)
     scores = {"score": json.loads(score_path.read_text()), "jitter": json.loads(jitter_path.read_text())}
     return scores, fresh

@@ -24,7 +24,7 @@ from torch import nn
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
-from dkdpose.models.variants import ARCHITECTURES, MODELS, BuildOptions, model_spec
+from dkdpose.models.variants import ARCHITECTURES, MODELS, BuildOptions, model_spec, scaled_kernel_size
 from dkdpose.models.weights import check_finite_weights, load_state_dict_checked
 
 MODEL_NAMES = tuple(MODELS)
@@ -40,6 +40,7 @@ def build_model(
     channels: int = DECONV_CHANNELS,
     pretrained: str | Path | None = None,
     lstm_hidden: int = 256,
+    kernel_signed: bool = True,
 ) -> nn.Module:
     """Build model `name` (one of MODEL_NAMES) for `num_joints` joints.
 
@@ -47,7 +48,9 @@ def build_model(
         convolutional and takes any multiple of 8); default: the architecture's native size (256, 368 for
         lstm_pm).
     initializer: backbone of P for the dkd models (default resnet101; e.g. resnet18 for CPU experiments).
-    kernel_size: S of the kernel bases (dkd); channels: C, the feature / deconv-head width (not lstm_pm).
+    kernel_size: S of the kernel bases (dkd); 0 scales S with the heatmap size (`scaled_kernel_size`).
+    kernel_signed: signed kernel bases (dkd; False: the paper-literal ReLU before Φ's last pooling).
+    channels: C, the feature / deconv-head width (not lstm_pm).
     pretrained: ImageNet weights of the ResNet trunks: a file, a folder of torchvision files or "torchvision".
     lstm_hidden: hidden channels of the ConvLSTM in dkd_rX_lstm.
     Options a model has no use for are ignored. Unknown names and bad values raise InputError.
@@ -56,12 +59,15 @@ def build_model(
         raise InputError(f"model {name!r}: num_joints must be a positive int, got {num_joints!r}")
     spec = model_spec(name)
     arch = ARCHITECTURES[spec.architecture]
-    options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden)
+    size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
+    kernel_size = kernel_size or scaled_kernel_size(size // 8)
+    options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed)
     model = arch.construct(num_joints, spec.encoder_depth, options)
     model.name = name
     model.num_joints = num_joints
-    model.input_size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
+    model.input_size = size
     return model
+
 
 
 def check_input_size(size: int, what: str, minimum: int = 8) -> int:
@@ -76,6 +82,8 @@ def build_model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
     source = str(ckpt.get("path", "checkpoint"))
     kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "pretrained"}
     check_finite_weights(ckpt["state_dict"], source)
+    if "kernel_size" in kwargs:  # checkpoints from before signed bases were trained with non-negative ones
+        kwargs.setdefault("kernel_signed", False)
     model = build_model(ckpt["model"], int(ckpt["num_joints"]), **kwargs)
     load_state_dict_checked(model, ckpt["state_dict"], source)
     return model

@@ -3,6 +3,12 @@
 Φ maps the previous frame's features and heatmaps, concat(f_t, h_t), to kernel *bases* k'_t of shape (B, C, S,
 S) in one feed-forward pass: three conv+BN+ReLU layers and two pooling layers. The second pooling is adaptive
 so that any input size gives S x S bases.
+
+`signed=True` (the default) drops the ReLU of the third layer, so the bases can take either sign: a kernel can
+then sharpen and suppress (a centre-surround filter), not only blur. The paper's text lists conv+BN+ReLU for
+every layer and is silent on whether the bases are constrained; with the ReLU (`signed=False`, the literal
+reading) every basis is >= 0 after the average pooling. The one-shot learner the paper builds on predicts
+unconstrained weights.
 """
 
 from __future__ import annotations
@@ -51,18 +57,21 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
 class KernelDistillator(nn.Module):
     """Φ: concat(f_t (B, C, h, w), h_t (B, K, h, w)) -> kernel bases k'_t (B, C, S, S).
 
-    Layers: conv-BN-ReLU at h x w, 2x2 max-pool, two conv-BN-ReLU at h/2 x w/2, adaptive avg-pool to S x S.
+    Layers: conv-BN-ReLU at h x w, 2x2 max-pool, two conv-BN(-ReLU) at h/2 x w/2, adaptive avg-pool to S x S;
+    the last ReLU only when `signed` is False.
     """
 
-    def __init__(self, channels: int = 256, num_joints: int = 13, kernel_size: int = 7):
+    def __init__(self, channels: int = 256, num_joints: int = 13, kernel_size: int = 7, signed: bool = True):
         super().__init__()
+        last = _conv_bn_relu(channels, channels)
         self.layers = nn.Sequential(
             *_conv_bn_relu(channels + num_joints, channels),
             nn.MaxPool2d(2),
             *_conv_bn_relu(channels, channels),
-            *_conv_bn_relu(channels, channels),
+            *(last[:2] if signed else last),
             AdaptiveAvgPool(kernel_size),
         )
+        self.signed = signed
         self.kernel_size = kernel_size
 
     def forward(self, features: Tensor, heatmaps: Tensor) -> Tensor:

@@ -136,8 +136,18 @@ class _InitializedVideoModel(_VideoPoseModel):
         return self.encoder(clip.flatten(0, 1)).unflatten(0, clip.shape[:2])
 
 
+POSE_INPUTS = ("predicted", "zero", "scramble")
+
+
 class DKD(_InitializedVideoModel):
-    """Dynamic Kernel Distillation; stream state (k'_t,): the kernel bases (B, C, S, S) for the next frame."""
+    """Dynamic Kernel Distillation; stream state (k'_t,): the kernel bases (B, C, S, S) for the next frame.
+
+    `pose_input` is a diagnostic switch for what Φ reads as h_t: "predicted" (the model), "zero" (no pose) or
+    "scramble" (each joint's channel replaced by the next joint's map). How much accuracy the last two lose
+    shows how much DKD uses the pose it carries from frame to frame (`dkdpose eval --pose-input`).
+    """
+
+    pose_input = "predicted"
 
     def __init__(
         self,
@@ -147,9 +157,10 @@ class DKD(_InitializedVideoModel):
         channels: int = DECONV_CHANNELS,
         kernel_size: int = 7,
         pretrained: str | Path | None = None,
+        kernel_signed: bool = True,
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
-        self.distillator = KernelDistillator(channels, num_joints, kernel_size)
+        self.distillator = KernelDistillator(channels, num_joints, kernel_size, signed=kernel_signed)
         self.matching = KernelMatching(channels, num_joints, kernel_size)
 
     def forward(self, clip: Tensor) -> Tensor:
@@ -158,20 +169,38 @@ class DKD(_InitializedVideoModel):
         heat = self.initializer(clip[:, 0])
         out = [heat]
         for t in range(1, clip.shape[1]):
-            heat = self.matching(feats[:, t], self.distillator(feats[:, t - 1], heat))
+            heat = self.matching(feats[:, t], self._kernels(feats[:, t - 1], heat))
             out.append(heat)
         return torch.stack(out, dim=1)
 
     def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
         """h_1 = P(I_1) and the kernel bases Φ(F(I_1), h_1) for frame 2."""
         heat = self.initializer(frame)
-        return heat, (self.distillator(self.encoder(frame), heat),)
+        return heat, (self._kernels(self.encoder(frame), heat),)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
         """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2."""
         feats = self.encoder(frame)
         heat = self.matching(feats, state[0])
-        return heat, (self.distillator(feats, heat),)
+        return heat, (self._kernels(feats, heat),)
+
+    def _kernels(self, feats: Tensor, heat: Tensor) -> Tensor:
+        """Φ(f_t (B, C, h, w), h_t (B, K, h, w)) -> (B, C, S, S), h_t as `pose_input` says."""
+        if self.pose_input == "zero":
+            heat = torch.zeros_like(heat)
+        elif self.pose_input == "scramble":
+            heat = heat.roll(1, dims=1)
+        return self.distillator(feats, heat)
+
+
+def set_pose_input(model: nn.Module, mode: str) -> None:
+    """Switch what a DKD model's Φ reads as h_t (POSE_INPUTS); InputError for other models or modes."""
+    if mode not in POSE_INPUTS:
+        raise InputError(f"pose input must be one of {', '.join(POSE_INPUTS)}, got {mode!r}")
+    if mode != "predicted" and not isinstance(model, DKD):
+        raise InputError(f"pose input {mode!r} needs a DKD model (Φ reads h_t), not {type(model).__name__}")
+    if isinstance(model, DKD):
+        model.pose_input = mode
 
 
 class DKDNoPKD(_InitializedVideoModel):

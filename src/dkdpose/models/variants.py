@@ -37,6 +37,7 @@ class BuildOptions:
     channels: int = DECONV_CHANNELS  # C, the feature / deconv-head width
     pretrained: str | Path | None = None  # ImageNet weights of the ResNet trunks
     lstm_hidden: int = 256  # hidden channels of the ConvLSTM (DKD w-LSTM)
+    kernel_signed: bool = True  # signed kernel bases (DKD; False: ReLU before Φ's last pooling)
 
 
 # (num_joints, encoder depth or kind, options) -> model
@@ -81,7 +82,7 @@ def _dkd_common(k: int, depth: int | str | None, o: BuildOptions) -> dict:
 
 
 def _dkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
-    return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size)
+    return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size, kernel_signed=o.kernel_signed)
 
 
 def _dkd_no_pkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
@@ -101,7 +102,7 @@ def _lstm_pm(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
 _DKD_OPTIONS = ("initializer", "kernel_size", "channels")
 ARCHITECTURES: dict[str, Architecture] = {
     "baseline": Architecture(_baseline, ("channels",), "baseline"),
-    "dkd": Architecture(_dkd, _DKD_OPTIONS, "dkd"),
+    "dkd": Architecture(_dkd, (*_DKD_OPTIONS, "kernel_signed"), "dkd"),
     "dkd_no_pkd": Architecture(_dkd_no_pkd, _DKD_OPTIONS, "dkd"),
     "dkd_lstm": Architecture(_dkd_lstm, _DKD_OPTIONS, "dkd"),
     "lstm_pm": Architecture(_lstm_pm, (), "lstm_pm", native_input=NATIVE_INPUT),
@@ -127,6 +128,14 @@ VARIANTS: dict[str, Variant] = {
 }
 
 DISCRIMINATOR_DEPTH = 18  # ResNet depth of D for models whose encoder is not a ResNet
+
+
+def scaled_kernel_size(heatmap_size: int) -> int:
+    """The odd S that covers the share of the heatmap the paper's S = 7 covers of its 32 x 32 maps (22%).
+
+    12 -> 3, 16 -> 3, 24 -> 5, 32 -> 7, 48 -> 11 (`model.kernel_size: 0`).
+    """
+    return max(3, 2 * round((7 * heatmap_size / 32 - 1) / 2) + 1)
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -162,9 +171,15 @@ def model_for_variant(name: str, variant: str) -> str:
     raise InputError(f"variant {variant!r} has no model with the encoder of {name!r}")
 
 
-def variant_options(variant: str, values: dict) -> dict:
-    """The `build_model` options of `variant`'s architecture, taken from `values` (the `model:` keys)."""
-    return {key: values[key] for key in ARCHITECTURES[variant_spec(variant).architecture].options}
+def variant_options(variant: str, values: dict, input_size: int) -> dict:
+    """The `build_model` options of `variant`'s architecture, taken from `values` (the `model:` keys).
+
+    kernel_size 0 becomes the S scaled to the `input_size`'s heatmap, so checkpoints record the S they use.
+    """
+    options = {key: values[key] for key in ARCHITECTURES[variant_spec(variant).architecture].options}
+    if options.get("kernel_size") == 0:
+        options["kernel_size"] = scaled_kernel_size(input_size // 8)
+    return options
 
 
 def discriminator_depth(name: str) -> int:

@@ -31,6 +31,26 @@ METRIC_FIELDS = [
 ]
 
 
+def write_validation_row(path: Path, epoch: int, step: int, pck: float) -> None:
+    """Add (epoch, step, val_torso) to the learning curve in `path`, replacing rows of epoch >= `epoch`.
+
+    Rewritten atomically each epoch, so a run resumed after a kill never repeats an epoch's row.
+    """
+    rows = [r for r in read_validation(path) if r["epoch"] < epoch]
+    rows.append({"epoch": epoch, "step": step, "val_torso": round(pck, 4)})
+    lines = ["epoch,step,val_torso"] + [f"{r['epoch']},{r['step']},{r['val_torso']}" for r in rows]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_validation(path: Path) -> list[dict]:
+    """The rows of a run's validation.csv ([] when there is none): epoch, step, val_torso."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{"epoch": int(r["epoch"]), "step": int(r["step"]), "val_torso": float(r["val_torso"])}
+                for r in csv.DictReader(f)]  # fmt: skip
+
+
 class MetricsLog:
     """metrics.csv (appended, so a resumed run continues the file) and TensorBoard events when available."""
 

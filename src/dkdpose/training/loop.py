@@ -47,7 +47,7 @@ from dkdpose.models.weights import (
 )
 from dkdpose.skeleton import get_joint_set
 from dkdpose.training.loaders import build_loaders, load_train_records
-from dkdpose.training.log import MetricsLog, log_line
+from dkdpose.training.log import MetricsLog, log_line, write_validation_row
 from dkdpose.training.runtime import (
     init_distributed,
     pick_device,
@@ -222,7 +222,8 @@ class Trainer:
     def _setup_amp(self) -> None:
         amp = self.cfg.train.amp
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-        self.use_amp = self.amp_dtype is not None and self.device.type == "cuda"
+        # bf16 autocast runs on CPUs too (fast where the CPU has AVX-512 BF16 / AMX); fp16 is CUDA-only
+        self.use_amp = self.amp_dtype is not None and (self.device.type == "cuda" or amp == "bf16")
         if self.amp_dtype is not None and not self.use_amp:
             log.warning("train.amp=%s is CUDA-only; training in float32 on %s", amp, self.device)
         fp16 = self.use_amp and self.amp_dtype == torch.float16
@@ -290,6 +291,7 @@ class Trainer:
         improved = pck is not None and pck > self.best
         if pck is not None:
             log.info("epoch %d: validation torso PCK@0.2 %.2f", self.epoch, pck)
+            write_validation_row(self.out / "validation.csv", self.epoch, self.step, pck)
             self.best = max(self.best, pck)
         state = self.state()
         save_checkpoint(self.out / "last.pt", state)  # first: a kill during the saves never loses the epoch

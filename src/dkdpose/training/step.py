@@ -7,6 +7,7 @@ what it should. The losses are in `losses.py`, λ's update (Eqn. 7) too.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from dkdpose.config import RunConfig
@@ -33,6 +34,22 @@ def discriminator_pairs(disc: nn.Module, kind: str, images: Tensor, heat: Tensor
     rec = disc(images.flatten(0, 1), heat.flatten(0, 1)).unflatten(0, (b, t))
     return rec, heat
 
+def discriminate(
+    disc: nn.Module, kind: str, images: Tensor, heat: Tensor, target: Tensor, joint: bool
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """D on the predicted (fake) and ground-truth (real) heatmaps: ((rec_f, d_f), (rec_r, d_r)).
+
+    joint=True runs both through D as one batch, so D's BatchNorm normalises real and fake pairs with the same
+    statistics (two passes give each its own batch statistics, which D can use to tell them apart).
+    """
+    if not joint:
+        return discriminator_pairs(disc, kind, images, heat), discriminator_pairs(disc, kind, images, target)
+    both = torch.cat([heat, target.to(heat.dtype)], dim=0)  # (2B, T, K, h, w)
+    rec, d = discriminator_pairs(disc, kind, torch.cat([images, images], dim=0), both)
+    (rec_f, rec_r), (d_f, d_r) = rec.chunk(2, dim=0), d.chunk(2, dim=0)
+    return (rec_f, d_f), (rec_r, d_r)
+
+
 def gan_step(
     gen: nn.Module, disc: nn.Module | None, kind: str | None, batch: dict, opt_g, opt_d, lam: float,
     cfg: RunConfig, scaler=None, autocast=None, dd: Dist | None = None,
@@ -52,8 +69,8 @@ def gan_step(
         if disc is None:
             loss_g, out = loss_pose, {}
         else:
-            rec_f, d_f = discriminator_pairs(disc, kind, images, heat)
-            rec_r, d_r = discriminator_pairs(disc, kind, images, target)
+            joint = cfg.train.joint_discriminator_batch
+            (rec_f, d_f), (rec_r, d_r) = discriminate(disc, kind, images, heat, target, joint)
             l2_fake = reconstruction_l2(rec_f.float(), d_f.float())
             l2_real = reconstruction_l2(rec_r.float(), d_r.float())
             loss_g = loss_pose + cfg.train.eta * l2_fake

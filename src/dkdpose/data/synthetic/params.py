@@ -26,7 +26,8 @@ class SynthParams:
     width: int = 256
     height: int = 256
     test_fraction: float = 0.25  # Penn Action: share of test videos (Sub-JHMDB: 3 folds, one per split)
-    distractor: float = 0.75  # probability that a video has a look-alike distractor person
+    distractor: float = 0.75  # probability that a video has a distractor person
+    lookalike: float = 0.6  # probability that the distractor wears the target's clothes (shifted colours)
     occluder: float = 0.45  # probability of each of two occluders
     blur: float = 1.0  # motion blur on fast limbs: shutter as a fraction of a frame (0 = off)
     noise: float = 1.0  # sensor noise level (0 = off)
@@ -64,7 +65,7 @@ class SynthParams:
             raise InputError(f"--frames must be at most {MAX_FRAMES}, got {self.frames}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("distractor", "occluder"):
+        for name in ("distractor", "lookalike", "occluder"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"--{name} is a probability in [0, 1], got {getattr(self, name)}")
         for name in ("blur", "noise", "flicker", "shake", "zoom", "speed"):

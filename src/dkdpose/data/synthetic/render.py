@@ -137,10 +137,10 @@ def _sample_target(rng: np.random.Generator, params: SynthParams, action: str) -
 
 
 def _sample_distractor(rng: np.random.Generator, params: SynthParams, target: Person) -> Person:
-    """A look-alike (40% of the time differently dressed) person that approaches or crosses the target."""
+    """A person that approaches or crosses the target, dressed like it with probability `params.lookalike`."""
     action = target.motion.action if rng.random() < 0.4 else str(rng.choice(ACTION_NAMES))
     motion = _motion(rng, params, action)
-    look = sample_appearance(rng, like=target.look if rng.random() < 0.6 else None)
+    look = sample_appearance(rng, like=target.look if rng.random() < params.lookalike else None)
     h = target.height
     side = float(rng.choice([-1.0, 1.0]))
     start = side * h * rng.uniform(0.3, 0.75)
