@@ -229,7 +229,7 @@ def save_config(cfg: RunConfig, path: str | Path) -> None:
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.split": (1, 3), "data.input_size": (32, 4096), "data.sigma": (0.1, 64),
     "data.clip_length": (1, 256), "data.val_videos": (0, None), "data.workers": (0, 256),
-    "model.kernel_size": (1, 31), "model.channels": (1, 4096),
+    "model.kernel_size": (0, 31), "model.channels": (1, 4096),
     "train.epochs": (1, 100_000), "train.batch_size": (1, 65_536), "train.lr": (1e-12, 10.0),
     "train.lr_factor": (1e-12, 1.0), "train.warmup_steps": (0, None), "train.eta": (0.0, 100.0),
     "train.gamma": (0.0, 100.0), "train.steps_per_epoch": (0, None), "train.log_every": (1, None),
