@@ -72,16 +72,27 @@ def test_runner_writes_the_results_schema_and_table(ran):
     results, out = ran["results"], ran["out"]
     saved = json.loads((results / "synthetic_ablation.json").read_text())
     assert saved == json.loads(json.dumps(ran["res"]))
-    assert set(saved) == {"command", "machine", "variants"}
+    assert set(saved) == {"command", "machine", "variants", "input_size", "heatmap_size",
+                          "torso_threshold_cells", "learning_curves", "comparisons"}  # fmt: skip
     assert list(saved["variants"]) == ["baseline_r18", "dkd_r18"]  # no_tat was not run: not in the table
+    pose_keys = {"torso_pose_zero", "torso_pose_scramble"}  # the h_t diagnostics, DKD proper only
+    assert pose_keys <= set(saved["variants"]["dkd_r18"])
+    assert not pose_keys & set(saved["variants"]["baseline_r18"])
     for r in saved["variants"].values():
-        assert set(r) == VARIANT_KEYS
+        assert set(r) - pose_keys == VARIANT_KEYS
         assert 0 <= r["person"] <= 100 and 0 <= r["torso"] <= 100
         assert set(r["groups_torso"]) >= {"Head", "Ank", "Mean"}
         assert r["gmacs_per_frame"] > 0 and r["train_minutes"] > 0
     # the DKD per-frame cost includes Φ and matching on top of F: more than F's baseline, as in Table 1
     v = saved["variants"]
     assert v["dkd_r18"]["gmacs_per_frame"] > v["baseline_r18"]["gmacs_per_frame"]
+    assert saved["heatmap_size"] == saved["input_size"] // 8 and saved["torso_threshold_cells"] > 0
+    assert set(saved["comparisons"]) == {"dkd_r18 vs baseline_r18", "baseline_r18 vs dkd_r18"}
+    for c in saved["comparisons"].values():
+        for norm in ("torso", "person"):
+            assert c[f"{norm}_ci95"][0] <= c[norm] <= c[f"{norm}_ci95"][1]
+    for curve in saved["learning_curves"].values():
+        assert len(curve["steps"]) == len(curve["val_torso"])
     timing = json.loads((out / "dkd_r18/train/train_time.json").read_text())
     assert timing["epochs"] == 2 and timing["seconds"] > 0  # summed over the two one-epoch calls
     md = (results / "synthetic_ablation.md").read_text()
