@@ -24,7 +24,8 @@ from dkdpose.training.loop import train
 log = logging.getLogger(__name__)
 
 TIMING_FILE = "train_time.json"
-RUN_FILES = ("config.yaml", "metrics.csv", "last.pt", "best.pt", "tb", TIMING_FILE)  # what a run folder holds
+# what a run folder holds
+RUN_FILES = ("config.yaml", "metrics.csv", "validation.csv", "last.pt", "best.pt", "tb", TIMING_FILE)
 
 
 def _init_stamp(cfg: RunConfig) -> dict[str, int]:
