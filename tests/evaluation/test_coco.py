@@ -12,7 +12,7 @@ from tiny_models import person_frames, tiny_checkpoint, write_video
 
 from dkdpose.cli import main
 from dkdpose.data.readers import read_records
-from dkdpose.evaluation.coco import records_coco_texts
+from dkdpose.inference.coco import records_coco_texts
 from dkdpose.skeleton import PENN_ACTION
 
 coco = pytest.importorskip("pycocotools.coco")

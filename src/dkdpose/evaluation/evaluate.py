@@ -33,7 +33,6 @@ from dkdpose.data.readers import read_records
 from dkdpose.data.records import VideoRecord
 from dkdpose.devices import resolve_device
 from dkdpose.errors import InputError
-from dkdpose.evaluation.coco import check_coco_target, records_coco_texts
 from dkdpose.evaluation.jitter import JitterAccumulator
 from dkdpose.evaluation.metrics import NORMS
 from dkdpose.evaluation.plots import plot_pck_curves
@@ -49,6 +48,7 @@ from dkdpose.evaluation.report import (
     splits_markdown,
 )
 from dkdpose.evaluation.score import score_predictions, write_score
+from dkdpose.inference.coco import check_coco_target, records_coco_texts
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
 from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
@@ -169,7 +169,7 @@ def evaluate(
 ) -> dict:
     """Evaluate checkpoint `weights` on the test videos of `dataset` under `root`; write outputs to `out_dir`.
 
-    coco: also write the keypoints as COCO keypoint results to this file (`evaluation/coco.py`).
+    coco: also write the keypoints as COCO keypoint results to this file (`inference/coco.py`).
     Returns {"score": score dict (= score.json), "jitter": pooled jitter summary, "out_dir", "model",
     "input_size", "scales", "flip", "pose_input"}. Sub-JHMDB uses split `split` (default 1). Bad input raises
     InputError before anything is written.

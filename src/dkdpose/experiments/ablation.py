@@ -49,6 +49,7 @@ from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.evaluate import EvalOptions
+from dkdpose.evaluation.plots import plot_learning_curves
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
 from dkdpose.experiments.runs import evaluate_cached, read_timing, train_cached
 from dkdpose.io import make_folder, write_json, write_text
@@ -404,8 +405,6 @@ def run_ablation(
     write_text(results_dir / "synthetic_ablation.md", results_markdown(results, plan, lambdas, pre_min))
     curves = {n: c for n, c in results["learning_curves"].items() if c["steps"]}
     if curves:
-        from dkdpose.evaluation.plots import plot_learning_curves  # matplotlib is slow to import
-
         plot_learning_curves(curves, results_dir / "synthetic_ablation_curves.png",
                              "Validation torso PCK@0.2 during stage 2")  # fmt: skip
     return results

@@ -9,7 +9,7 @@ stream (`video_io.open_source`), with the people from start boxes or from a dete
   are the windows the frames were cropped from; a frame where a person is absent (boxes from a detector) holds
   null;
 - CSV: one row per person and frame where the person is present (`csv_header`);
-- COCO keypoint results and beside them the dataset file with the categories (`evaluation/coco.py`).
+- COCO keypoint results and beside them the dataset file with the categories (`inference/coco.py`).
 Each output is written to a temporary file and renamed at the end, so a failure leaves none behind. Every
 check (paths, boxes, weights, export) runs before the first frame.
 """
@@ -32,8 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dkdpose.errors import InputError
-from dkdpose.evaluation.coco import categories_path, video_coco_texts
 from dkdpose.inference.boxes import FrameBoxes, read_boxes
+from dkdpose.inference.coco import categories_path, video_coco_texts
 from dkdpose.inference.tracker import PoseTracker, TrackerOptions, TrackResult, track_video
 from dkdpose.inference.video_io import VideoSource, open_source, stop_on_interrupt
 from dkdpose.inference.viz import draw_people
