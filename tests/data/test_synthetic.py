@@ -185,6 +185,7 @@ def test_same_arguments_reuse_the_output_and_other_arguments_replace_it(tmp_path
         (dict(size=(0, 64)), "--size must be at least 32x32"),
         (dict(workers=0), "--workers must be a positive integer"),
         (dict(distractor=1.5), "--distractor is a probability"),
+        (dict(lookalike=-0.1), "--lookalike is a probability"),
     ],
 )
 def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:

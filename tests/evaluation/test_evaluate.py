@@ -338,3 +338,24 @@ def test_plot_speed_from_bench_and_score_files(penn_eval, tmp_path, capsys):
     assert main(["plot-speed", "--bench", str(bench), "--scores", f"lstm_pm={score}", "--out", str(png)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "lstm_pm" in err
+
+
+def test_pose_input_diagnostic_runs_on_dkd_and_is_refused_for_other_models(penn, tmp_path, capsys):
+    out = tmp_path / "zero"
+    args = ["--dataset", "penn_action", "--root", str(penn["root"])]
+    weights = ["--weights", str(penn["ckpt"])]
+    assert main(["eval", *weights, *args, "--pose-input", "zero", "--out", str(out)]) == 0
+    assert (out / "score.json").exists()
+    torch.manual_seed(0)
+    baseline = build_model("baseline_r18", 13, channels=16)
+    ckpt = tmp_path / "baseline.pt"
+    save_checkpoint(ckpt, {
+        "model": "baseline_r18", "model_kwargs": {"channels": 16}, "joint_set": "penn_action",
+        "num_joints": 13,
+        "state_dict": baseline.state_dict(), "epoch": 0, "config": {"data": {"input_size": 64, "sigma": 2.0}},
+    })  # fmt: skip
+    capsys.readouterr()
+    never = tmp_path / "never"
+    _refused(["eval", "--weights", str(ckpt), *args, "--pose-input", "scramble", "--out", str(never)],
+             capsys, "needs a DKD model")  # fmt: skip
+    assert not never.exists()
