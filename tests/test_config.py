@@ -66,3 +66,10 @@ def test_bad_override_and_missing_file(tmp_path):
     (tmp_path / "bad.yaml").write_text("train: [1, \n")
     with pytest.raises(InputError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_kernel_size_is_odd_or_zero_for_scaled():
+    assert from_dict({"model": {"kernel_size": 0}}).model.kernel_size == 0
+    assert from_dict({"model": {"kernel_size": 5}}).model.kernel_size == 5
+    with pytest.raises(InputError, match="odd or 0"):
+        from_dict({"model": {"kernel_size": 4}})
