@@ -197,11 +197,12 @@ def train_run(run: Run) -> Path:
     return train_cached(run.cfg, run.folder, run.name)[0]
 
 
-def evaluate_run(run: Run, weights: Path, out_dir: Path) -> dict:
-    """score.json of `weights` on the test split (single scale, no flip); reused when newer than them."""
+def evaluate_run(run: Run, weights: Path, out_dir: Path, options: EvalOptions | None = None) -> dict:
+    """score.json of `weights` on the test split (default options: single scale, no flip); reused when newer
+    than them."""
     d = run.cfg.data
     split = d.split if d.dataset == "sub_jhmdb" else None
-    return evaluate_cached(weights, d.dataset, d.root, out_dir, split)[0]["score"]
+    return evaluate_cached(weights, d.dataset, d.root, out_dir, split, options)[0]["score"]
 
 
 def gmacs_per_frame(cfg: RunConfig) -> float:
@@ -253,11 +254,8 @@ def uses_pose_input(cfg: RunConfig) -> bool:
 
 def evaluate_pose_diagnostics(run: Run, weights: Path) -> None:
     """DKD evaluated with h_t zeroed and scrambled inside Φ (`eval_pose_zero/`, `eval_pose_scramble/`)."""
-    d = run.cfg.data
-    split = d.split if d.dataset == "sub_jhmdb" else None
     for mode in POSE_DIAGNOSTICS:
-        out = run.folder.parent / f"eval_pose_{mode}"
-        evaluate_cached(weights, d.dataset, d.root, out, split, EvalOptions(pose_input=mode))
+        evaluate_run(run, weights, run.folder.parent / f"eval_pose_{mode}", EvalOptions(pose_input=mode))
 
 
 def learning_curve(run: Run) -> dict:
