@@ -25,6 +25,7 @@ from dkdpose.io import write_text
 from dkdpose.models.build import check_input_size
 from dkdpose.models.variants import (
     ARCHITECTURES,
+    DISTILL_INPUTS,
     MODELS,
     VARIANTS,
     family_of,
@@ -56,6 +57,7 @@ class ModelConfig:
     initializer: str = "resnet101"  # backbone of the pose initializer P (DKD models)
     kernel_size: int = 0  # S, the spatial size of the kernel bases; 0 = scaled with the heatmap (7 at 32x32)
     kernel_signed: bool = True  # signed kernel bases (False: ReLU before Φ's last pooling, the paper's text)
+    distill_input: str = "concat"  # what Φ reads: concat (the paper: f_t, h_t) | gated (f_t masked by h_t)
     channels: int = 256  # C, the feature / kernel-base channels
     pretrained: str = ""  # ImageNet weights for the backbones: a file, "torchvision", or "" for none
     init_initializer: str = ""  # stage-1 checkpoint whose single-frame network initializes P
@@ -239,6 +241,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
     "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
+    "model.distill_input": DISTILL_INPUTS,
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 

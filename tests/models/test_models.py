@@ -12,7 +12,7 @@ from torch import nn
 
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import PoseBackbone, ResNetTrunk
-from dkdpose.models.build import MODEL_NAMES, build_model, scaled_kernel_size
+from dkdpose.models.build import MODEL_NAMES, build_model, build_model_from_checkpoint, scaled_kernel_size
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
 from dkdpose.models.distillator import AdaptiveAvgPool
 from dkdpose.models.dkd import POSE_INPUTS, set_pose_input
@@ -331,6 +331,38 @@ def test_kernel_bases_are_signed_only_without_the_last_relu(signed):
     kernels = model.distillator(torch.randn(2, 16, 8, 8), torch.rand(2, 13, 8, 8))
     assert kernels.shape == (2, 16, 3, 3)
     assert bool((kernels < 0).any()) is signed
+
+
+def test_gated_distillator_sees_only_the_features_under_the_pose():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    model = _excite(build_model("dkd_r18", 13, distill_input="gated", **kw)).eval()
+    phi = model.distillator
+    feats, heat = torch.randn(2, 16, 8, 8), torch.zeros(2, 13, 8, 8)
+    heat[:, 3, 2:5, 2:5] = 1.0  # one joint's map covers a 3x3 patch
+    away = feats.clone()
+    away[:, :, 6:, 6:] += 5.0  # features far from the pose
+    under = feats.clone()
+    under[:, :, 3, 3] += 5.0  # features under the pose
+    with torch.no_grad():
+        torch.testing.assert_close(phi(away, heat), phi(feats, heat))  # masked out: the kernels do not move
+        assert not torch.allclose(phi(under, heat), phi(feats, heat))
+        no_pose = torch.zeros_like(heat)  # without a pose the kernels carry nothing of the frame
+        torch.testing.assert_close(phi(torch.randn_like(feats), no_pose), phi(feats, no_pose))
+    ungated = _excite(build_model("dkd_r18", 13, **kw)).eval()
+    with torch.no_grad():
+        assert not torch.allclose(ungated.distillator(away, heat), ungated.distillator(feats, heat))
+
+
+def test_distill_input_is_checked_and_rebuilt_from_checkpoints():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    with pytest.raises(InputError, match="distill_input"):
+        build_model("dkd_r18", 13, distill_input="sum", **kw)
+    model = build_model("dkd_r18", 13, distill_input="gated", **kw)
+    ckpt = {"model": "dkd_r18", "num_joints": 13, "state_dict": model.state_dict(),
+            "model_kwargs": {**kw, "distill_input": "gated"}}  # fmt: skip
+    assert build_model_from_checkpoint(ckpt).distillator.pose_gated
+    del ckpt["model_kwargs"]["distill_input"]  # checkpoints from before the option: the paper's input
+    assert not build_model_from_checkpoint(ckpt).distillator.pose_gated
 
 
 def test_pose_input_switch_changes_what_phi_reads_and_nothing_else():

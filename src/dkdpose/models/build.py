@@ -24,7 +24,14 @@ from torch import nn
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
-from dkdpose.models.variants import ARCHITECTURES, MODELS, BuildOptions, model_spec, scaled_kernel_size
+from dkdpose.models.variants import (
+    ARCHITECTURES,
+    DISTILL_INPUTS,
+    MODELS,
+    BuildOptions,
+    model_spec,
+    scaled_kernel_size,
+)
 from dkdpose.models.weights import check_finite_weights, load_state_dict_checked
 
 MODEL_NAMES = tuple(MODELS)
@@ -41,6 +48,7 @@ def build_model(
     pretrained: str | Path | None = None,
     lstm_hidden: int = 256,
     kernel_signed: bool = True,
+    distill_input: str = "concat",
 ) -> nn.Module:
     """Build model `name` (one of MODEL_NAMES) for `num_joints` joints.
 
@@ -50,6 +58,7 @@ def build_model(
     initializer: backbone of P for the dkd models (default resnet101; e.g. resnet18 for CPU experiments).
     kernel_size: S of the kernel bases (dkd); 0 scales S with the heatmap size (`scaled_kernel_size`).
     kernel_signed: signed kernel bases (dkd; False: the paper-literal ReLU before Φ's last pooling).
+    distill_input: what Φ reads (dkd): "concat" (the paper: f_t and h_t) or "gated" (f_t masked by h_t).
     channels: C, the feature / deconv-head width (not lstm_pm).
     pretrained: ImageNet weights of the ResNet trunks: a file, a folder of torchvision files or "torchvision".
     lstm_hidden: hidden channels of the ConvLSTM in dkd_rX_lstm.
@@ -61,7 +70,11 @@ def build_model(
     arch = ARCHITECTURES[spec.architecture]
     size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
     kernel_size = kernel_size or scaled_kernel_size(size // 8)
-    options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed)
+    if distill_input not in DISTILL_INPUTS:
+        raise InputError(f"model {name!r}: distill_input must be one of {', '.join(DISTILL_INPUTS)}, "
+                         f"got {distill_input!r}")  # fmt: skip
+    options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed,
+                           distill_input)  # fmt: skip
     model = arch.construct(num_joints, spec.encoder_depth, options)
     model.name = name
     model.num_joints = num_joints

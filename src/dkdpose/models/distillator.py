@@ -9,6 +9,11 @@ then sharpen and suppress (a centre-surround filter), not only blur. The paper's
 every layer and is silent on whether the bases are constrained; with the ReLU (`signed=False`, the literal
 reading) every basis is >= 0 after the average pooling. The one-shot learner the paper builds on predicts
 unconstrained weights.
+
+`pose_gated=True` multiplies f_t by the previous pose before Φ reads it: Φ(f_t ⊙ m_t, h_t) with the mask
+m_t = clip(max_j h_t^j, 0, 1) (B, 1, h, w), the union of the joint maps. Φ then only sees the appearance of
+the person the pose belongs to, and the kernels cannot be distilled without h_t. The paper (`False`) feeds the
+plain concatenation, and leaves it to Φ's three layers to learn where to look.
 """
 
 from __future__ import annotations
@@ -58,10 +63,17 @@ class KernelDistillator(nn.Module):
     """Φ: concat(f_t (B, C, h, w), h_t (B, K, h, w)) -> kernel bases k'_t (B, C, S, S).
 
     Layers: conv-BN-ReLU at h x w, 2x2 max-pool, two conv-BN(-ReLU) at h/2 x w/2, adaptive avg-pool to S x S;
-    the last ReLU only when `signed` is False.
+    the last ReLU only when `signed` is False; f_t masked by the pose when `pose_gated` (module doc).
     """
 
-    def __init__(self, channels: int = 256, num_joints: int = 13, kernel_size: int = 7, signed: bool = True):
+    def __init__(
+        self,
+        channels: int = 256,
+        num_joints: int = 13,
+        kernel_size: int = 7,
+        signed: bool = True,
+        pose_gated: bool = False,
+    ):
         super().__init__()
         last = _conv_bn_relu(channels, channels)
         self.layers = nn.Sequential(
@@ -72,7 +84,16 @@ class KernelDistillator(nn.Module):
             AdaptiveAvgPool(kernel_size),
         )
         self.signed = signed
+        self.pose_gated = pose_gated
         self.kernel_size = kernel_size
 
     def forward(self, features: Tensor, heatmaps: Tensor) -> Tensor:
+        """features (B, C, h, w), heatmaps (B, K, h, w) -> kernel bases (B, C, S, S)."""
+        if self.pose_gated:
+            features = features * pose_mask(heatmaps)
         return self.layers(torch.cat([features, heatmaps], dim=1))
+
+
+def pose_mask(heatmaps: Tensor) -> Tensor:
+    """The union of the joint maps (B, K, h, w) -> (B, 1, h, w), clipped to [0, 1]."""
+    return heatmaps.amax(dim=1, keepdim=True).clamp(0.0, 1.0)

@@ -158,9 +158,12 @@ class DKD(_InitializedVideoModel):
         kernel_size: int = 7,
         pretrained: str | Path | None = None,
         kernel_signed: bool = True,
+        pose_gated: bool = False,
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
-        self.distillator = KernelDistillator(channels, num_joints, kernel_size, signed=kernel_signed)
+        self.distillator = KernelDistillator(
+            channels, num_joints, kernel_size, signed=kernel_signed, pose_gated=pose_gated
+        )
         self.matching = KernelMatching(channels, num_joints, kernel_size)
 
     def forward(self, clip: Tensor) -> Tensor:
