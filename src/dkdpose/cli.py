@@ -393,6 +393,31 @@ def _run_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_diagnose(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diagnose", help="per-frame accuracy, h_t use, centre bias and F probe of checkpoints")
+    p.add_argument("--config", required=True, help="the training config (data, crops, validation videos)")
+    p.add_argument("--weights", nargs="+", required=True, help="checkpoints to diagnose on the same clips")
+    p.add_argument("--split", choices=["val", "test"], default="val", help="held-out videos (default val)")
+    p.add_argument("--probe-steps", type=int, default=300, help="linear probe training steps (0: no probe)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", required=True, help="folder for diagnostics.json and diagnostics.md")
+    p.set_defaults(func=_run_diagnose)
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dkdpose.config import load_config
+    from dkdpose.experiments.diagnose import diagnose
+
+    if args.probe_steps < 0:
+        raise InputError(f"--probe-steps must be >= 0, got {args.probe_steps}")
+    cfg = load_config(args.config)
+    diagnose(cfg, [Path(w) for w in args.weights], Path(args.out), args.split, args.probe_steps, args.threads)
+    print(f"wrote {args.out}/diagnostics.json and diagnostics.md")
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 
 _COMMANDS = [
@@ -406,6 +431,7 @@ _COMMANDS = [
     _add_predict,
     _add_export,
     _add_ablation,
+    _add_diagnose,
 ]
 
 
@@ -445,6 +471,7 @@ _OUTPUTS = {
     "train": ([], ["out"], ["config"], []),  # and data.root of the config: checked by `train`
     "demo": ([], ["out"], [], []),
     "ablation": ([], ["out", "results"], ["config"], []),
+    "diagnose": ([], ["out"], ["config", "weights"], []),
 }
 
 

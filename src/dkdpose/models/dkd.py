@@ -166,10 +166,13 @@ class DKD(_InitializedVideoModel):
         )
         self.matching = KernelMatching(channels, num_joints, kernel_size)
 
-    def forward(self, clip: Tensor) -> Tensor:
-        """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); h_t feeds Φ undetached (gradients flow through time)."""
+    def forward(self, clip: Tensor, first_heatmaps: Tensor | None = None) -> Tensor:
+        """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); h_t feeds Φ undetached (gradients flow through time).
+
+        first_heatmaps (B, K, H/8, W/8): h_1 given instead of P's output (a diagnostic: h_1 = ground truth).
+        """
         feats = self._encode_clip(clip)  # (B, T, C, h, w)
-        heat = self.initializer(clip[:, 0])
+        heat = self.initializer(clip[:, 0]) if first_heatmaps is None else first_heatmaps
         out = [heat]
         for t in range(1, clip.shape[1]):
             heat = self.matching(feats[:, t], self._kernels(feats[:, t - 1], heat))
