@@ -157,3 +157,35 @@ def test_retrained_stage1_invalidates_its_variants(ran):
     (out / "pretrain_r18/last.pt").touch()  # as if stage 1 had been trained again
     run_ablation(ran["config"], out, only=["baseline_r18"], results_dir=ran["results"])
     assert last.stat().st_mtime_ns > first
+
+
+def test_gpu_config_is_the_paper_scale_table_on_one_footing(tmp_path):
+    plan = load_plan(ROOT / "configs/ablation_gpu.yaml", tmp_path)
+    runs = select(plan, None)
+    table = {"baseline_r18", "baseline_r50", "dkd_r18", "dkd_r18_no_tat", "dkd_r18_no_pkd", "dkd_r18_sat",
+             "dkd_r18_lstm"}  # fmt: skip
+    assert set(plan.variants) == table
+    assert {r.cfg.train.batch_size * r.cfg.data.clip_length for r in runs} == {40}
+    assert {(r.cfg.train.epochs, r.cfg.train.steps_per_epoch) for r in runs} == {(16, 40)}
+    for r in runs:
+        c = r.cfg
+        assert (c.data.input_size, c.model.channels, c.model.kernel_size) == (256, 256, 7)
+        assert (c.train.device, c.train.amp, c.train.channels_last) == ("cuda", "bf16", True)
+    dkd = [r for r in runs if r.cfg.train.variant != "baseline"]
+    assert {(r.inits["init_initializer"], r.inits["init_encoder"]) for r in dkd} == {("r101", "r18")}
+
+
+def test_gpu_config_trains_on_the_cpu_with_a_tiny_override(tmp_path):
+    """The GPU table's runs, shrunk to 64 px, one step and the CPU: every key of the config is exercised."""
+    data = tmp_path / "synthetic_tiny"
+    generate_dataset(data, **synth_options("synthetic_tiny", {}))
+    tiny = [f"{k}={json.dumps(v)}" for k, v in {
+        "data.root": str(data), "data.input_size": 64, "data.val_videos": 0, "data.workers": 0,
+        "model.channels": 16, "model.kernel_size": 3, "train.device": "cpu", "train.amp": "none",
+        "train.batch_size": 2, "train.epochs": 1, "train.steps_per_epoch": 1, "train.lr_milestones": [1],
+        "train.warmup_steps": 0}.items()]  # fmt: skip
+    only = ["baseline_r18", "dkd_r18"]
+    res = run_ablation(ROOT / "configs/ablation_gpu.yaml", tmp_path / "runs", only=only,
+                       results_dir=tmp_path / "results", overrides=tiny, threads=1)  # fmt: skip
+    assert list(res["variants"]) == ["baseline_r18", "dkd_r18"] and res["input_size"] == 64
+    assert (tmp_path / "runs/pretrain_r101/last.pt").exists()  # P = ResNet-101 from its own stage-1 run
