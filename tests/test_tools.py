@@ -114,3 +114,57 @@ def test_the_user_docs_match_the_code():
     tool = load_tool("check_docs")
     problems = [f"{path.name}: {p}" for path in tool.doc_files(tool.REPO) for p in tool.check(path)]
     assert problems == []
+
+
+def _fake_mediapipe(calls: list[int]) -> SimpleNamespace:
+    """A stand-in for mediapipe: Pose(...) as a context manager whose process() counts the frames it sees."""
+
+    class Pose:
+        def __init__(self, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def process(self, rgb):
+            calls.append(rgb.shape[0])
+
+    return SimpleNamespace(solutions=SimpleNamespace(pose=SimpleNamespace(Pose=Pose)))
+
+
+def test_peer_mediapipe_times_dkdpose_and_skips_a_missing_mediapipe(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from tiny_models import tiny_checkpoint
+
+    peer = load_tool("peer_mediapipe")
+    ckpt = tiny_checkpoint(tmp_path / "dkd.pt")
+    argv = ["--weights", str(ckpt), "--frames", "3", "--rounds", "1"]
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # `import mediapipe` raises ImportError
+    assert peer.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "MediaPipe Pose: skipped (mediapipe is not installed" in out
+    assert "dkdpose predict (fp32):" in out and "dkdpose / MediaPipe" not in out
+
+    calls: list[int] = []
+    monkeypatch.setitem(sys.modules, "mediapipe", _fake_mediapipe(calls))
+    assert peer.main([*argv, "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert len(calls) == 2 * (1 + 3)  # per round: one start-up frame, then the 3 timed frames
+    assert "dkdpose / MediaPipe:" in out and "3 frames; medians over 2 interleaved rounds" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skip on a machine without CUDA")
+def test_gpu_check_skips_in_one_line_without_cuda(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "PYTHONPATH": str(TOOLS.parent / "src")}
+    proc = subprocess.run(["bash", str(TOOLS / "gpu_check.sh"), str(tmp_path / "gpu")], env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["gpu_check: skipped, no CUDA device visible to torch"]
+    assert not (tmp_path / "gpu").exists()  # nothing written

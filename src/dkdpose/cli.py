@@ -83,6 +83,15 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16", "int8"],
+        help="fp32 (default); bf16: autocast + channels_last; int8: ONNX Runtime, statically quantized step",
+    )  # fmt: skip
+    p.add_argument("--calibrate", default=None, help="int8: calibration video or image folder (default: "
+                   "a synthetic benchmark video)")  # fmt: skip
+
+
 # --- bench --------------------------------------------------------------------------------------------------
 
 
@@ -98,6 +107,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=10, help="--latency: timed rounds per model (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="--latency: untimed rounds first (default 2)")
     p.add_argument("--threads", type=int, default=None, help="--latency: CPU threads (default: torch's)")
+    p.add_argument(
+        "--precision", default="fp32", help="--latency: comma-separated fp32,bf16,int8, measured side by side"
+    )
     p.set_defaults(func=_run_bench)
 
 
@@ -119,10 +131,12 @@ def _run_bench(args: argparse.Namespace) -> int:
 def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> int:
     from dkdpose.efficiency.bench import save_result
     from dkdpose.efficiency.latency import bench_latency, format_latency_table
+    from dkdpose.inference.precision import parse_precisions
 
     result = bench_latency(
-        models, args.size, args.streams, args.device, args.repeats, args.warmup, threads=args.threads
-    )
+        models, args.size, args.streams, args.device, args.repeats, args.warmup, threads=args.threads,
+        precisions=parse_precisions(args.precision),
+    )  # fmt: skip
     print(format_latency_table(result))
     if args.out:
         save_result(args.out, result)
@@ -238,6 +252,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="DKD diagnostic: the pose h_t that Φ reads (zero / scramble: does DKD use it?)")
     p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
     p.add_argument("--coco", default=None, help="also write COCO keypoint results here (+ _categories.json)")
+    _add_precision(p)
     p.set_defaults(func=_run_eval)
 
 
@@ -254,7 +269,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     scales = parse_scales(args.scales) if args.scales is not None else None
     options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
                                       input_size=args.input_size, alpha=args.alpha,
-                                      pose_input=args.pose_input)  # fmt: skip
+                                      pose_input=args.pose_input, precision=args.precision,
+                                      calibrate=args.calibrate)  # fmt: skip
     print(eval_command(args.weights, dataset, root, args.out, args.split, options, coco=args.coco))
     return 0
 
@@ -307,6 +323,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", default="torch", choices=["torch", "onnxruntime"], help="default torch")
     p.add_argument("--onnx-dir", default=None, help="folder written by `dkdpose export` (onnxruntime)")
     p.add_argument("--joint-set", default=None, help="refuse weights trained for another joint set")
+    _add_precision(p)
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: torch's)")
     p.set_defaults(func=_run_predict)
 
 
@@ -317,7 +335,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     options = TrackerOptions(
         reinit=ReinitPolicy(args.reinit_every, args.reinit_below), smooth=args.smooth, device=args.device,
-        runtime=args.runtime, onnx_dir=args.onnx_dir, joint_set=args.joint_set,
+        runtime=args.runtime, onnx_dir=args.onnx_dir, joint_set=args.joint_set, precision=args.precision,
+        calibrate=args.calibrate, threads=args.threads,
     )  # fmt: skip
     outputs = PredictOutputs(args.out, args.json, args.csv, args.coco)
     boxes = [parse_box(b) for b in args.box]
@@ -326,7 +345,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     print(
         f"{result['frames']} frames, {len(result['people'])} people, "
         f"{result['frames_per_second']:.1f} frames/s "
-        f"({result['runtime']}), {len(result['reinits'])} re-initializations"
+        f"({result['runtime']}, {result['precision']}), {len(result['reinits'])} re-initializations"
     )
     if result["stopped"]:
         print("stopped by Ctrl-C; the outputs hold the frames up to then")
@@ -342,13 +361,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX (first_frame/step.onnx, export.json)")
     p.add_argument("--weights", required=True, help="checkpoint (.pt) to export")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--int8", action="store_true", help="also write step_int8.onnx (static int8, QDQ)")
+    p.add_argument("--calibrate", default=None, help="--int8: calibration video or image folder")
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from dkdpose.export import export_onnx
 
-    meta = export_onnx(args.weights, args.out)
+    if args.calibrate and not args.int8:
+        raise InputError("--calibrate applies to --int8 only")
+    meta = export_onnx(args.weights, args.out, int8=args.int8, calibrate=args.calibrate)
     files = [g["file"] for g in meta["graphs"].values() if g is not None]
     print(f"wrote {', '.join(files)} and export.json to {args.out}")
     print(f"max |onnx - torch| heatmap difference on a random frame: {meta['max_abs_diff_vs_torch']:.2g}")

@@ -17,7 +17,9 @@ from tiny_models import person_frames, tiny_checkpoint, write_video  # noqa: E40
 from dkdpose.cli import main  # noqa: E402
 from dkdpose.efficiency.latency import time_onnx_step  # noqa: E402
 from dkdpose.export import export_onnx  # noqa: E402
+from dkdpose.inference.load import load_pose_model  # noqa: E402
 from dkdpose.inference.predict import predict  # noqa: E402
+from dkdpose.inference.runners import OnnxStreamRunner  # noqa: E402
 from dkdpose.inference.tracker import TrackerOptions  # noqa: E402
 from dkdpose.inference.tracking import ReinitPolicy  # noqa: E402
 
@@ -74,6 +76,25 @@ def test_a_stateless_baseline_exports_one_graph_and_runs(tmp_path):
     assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_exported_graphs_take_any_number_of_people_in_one_call(exported, batch):
+    import onnx
+
+    graph = onnx.load(str(exported["onnx"] / "step.onnx")).graph
+    assert all(i.type.tensor_type.shape.dim[0].dim_param == "batch" for i in graph.input)
+    model, _, _ = load_pose_model(exported["ckpt"])
+    runner = OnnxStreamRunner(exported["onnx"], threads=1)
+    frames = torch.randn(2, batch, 3, 64, 64, generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        want_heat, want_state = model.init_stream(frames[0])
+        want_heat, want_state = model.step(frames[1], want_state)
+    _, state = runner.init(frames[0])
+    heat, state = runner.step(frames[1], state)
+    assert heat.shape == want_heat.shape == (batch, 13, 8, 8)
+    torch.testing.assert_close(heat, want_heat, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(state[0], want_state[0], rtol=1e-3, atol=1e-4)
+
+
 def test_time_onnx_step_reports_positive_latency(exported):
     row = time_onnx_step(exported["onnx"], streams=2, repeats=2, warmup=1)
     assert row["runtime"] == "onnxruntime" and row["input"] == [64, 64] and row["streams"] == 2
@@ -125,7 +146,7 @@ def test_refusals_exit_2_with_one_line_and_leave_no_file(exported, tmp_path, cap
 
 
 def test_export_leaves_no_partial_graphs_when_it_fails(exported, tmp_path, monkeypatch):
-    import dkdpose.export as export_module
+    import dkdpose.inference.onnx_graphs as export_module
 
     ckpt = exported["ckpt"]
 

@@ -48,14 +48,14 @@ def bench_flops(size: int = 256, models: list[str] | None = None, num_joints: in
 def format_flops_table(result: dict) -> str:
     """The FLOPs result as a text table, with the paper's "Flops(G)" figure where it has one."""
     lines = [
-        "{:16s} {:>9s} {:>12s} {:>12s} {:>10s} {:>7s}".format(
+        "{:20s} {:>9s} {:>12s} {:>12s} {:>10s} {:>7s}".format(
             "model", "input", "GMACs/frame", "first frame", "params(M)", "paper"
         )
     ]
     for r in result["models"]:
         paper = PAPER_GFLOPS.get(r["name"])
         lines.append(
-            f"{r['name']:16s} {'x'.join(map(str, r['input'])):>9s} {r['gmacs_per_frame']:12.2f} "
+            f"{r['name']:20s} {'x'.join(map(str, r['input'])):>9s} {r['gmacs_per_frame']:12.2f} "
             f"{r['gmacs_first_frame']:12.2f} {r['params_m']:10.2f} {'-' if paper is None else paper:>7}"
         )
     return "\n".join(lines)

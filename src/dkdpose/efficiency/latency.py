@@ -16,6 +16,10 @@ What is measured, for each model (names as in `bench --flops`; lstm_pm at `varia
 - **matmul peak**: the best GFLOP/s of a square float32 matrix product (2 n^3 FLOPs), measured at the start
   and at the end of the same run. **efficiency** = the model's achieved FLOP rate at B = 1 (2 x its per-frame
   MACs from `dkdpose.efficiency.flops` / median step time) divided by that peak.
+- **precision**: every model runs at each requested precision (`dkdpose.inference.precision`: fp32, bf16 =
+  autocast + channels_last, int8 = ONNX Runtime with the statically quantized step calibrated on a synthetic
+  video), each (model, precision) pair its own row and its own copy of the model (same weights), all in
+  the same round-robin. int8 rows have no peak-memory figure (ONNX Runtime allocates outside PyTorch).
 CUDA times use CUDA events around the call and synchronize before reading them; CPU times use perf_counter.
 """
 
@@ -39,6 +43,7 @@ from tqdm import tqdm
 from dkdpose.devices import describe_device, resolve_device
 from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
+from dkdpose.inference.precision import check_precision, prepare_model
 from dkdpose.inference.runners import OnnxStreamRunner
 from dkdpose.models.build import MODEL_NAMES, build_model, check_input_size
 from dkdpose.models.variants import input_size_for
@@ -111,9 +116,12 @@ def model_input_size(name: str, size: int) -> int:
     return input_size_for(name, size)
 
 
-def _build(name: str, size: int, device: torch.device, num_joints: int) -> nn.Module:
+def _build(name: str, size: int, device: torch.device, num_joints: int, precision: str = "fp32") -> nn.Module:
     # P = ResNet-101 (the paper's initializer); it runs on the first frame only, so the step does not see it.
-    return build_model(name, num_joints, input_size=size).eval().to(device)
+    with torch.random.fork_rng(devices=[]):  # the same weights at every precision, caller's RNG untouched
+        torch.manual_seed(0)
+        model = build_model(name, num_joints, input_size=size).eval().to(device)
+    return prepare_model(model, precision, device, size)
 
 
 def _frames(batch: int, size: int, device: torch.device, seed: int) -> Tensor:
@@ -150,7 +158,9 @@ def _reset_rss_peak() -> bool:
         return False
 
 
-def cpu_step_peak_mib(name: str, size: int, streams: int, num_joints: int = 13) -> float | None:
+def cpu_step_peak_mib(
+    name: str, size: int, streams: int, num_joints: int = 13, precision: str = "fp32"
+) -> float | None:
     """Peak resident MiB of building `name` and running one B-stream step, in *this* process (see module doc).
 
     Meant to run in a fresh process (`_cpu_peak_in_subprocess`); None where /proc is unavailable.
@@ -158,7 +168,8 @@ def cpu_step_peak_mib(name: str, size: int, streams: int, num_joints: int = 13) 
     gc.collect()
     before = _proc_status_kib("VmRSS")
     device = torch.device("cpu")
-    stream = _Stream(_build(name, size, device, num_joints), _frames(streams, size, device, seed=0))
+    model = _build(name, size, device, num_joints, precision)
+    stream = _Stream(model, _frames(streams, size, device, seed=0))
     stream.start()
     reset = _reset_rss_peak()  # forget init_stream's peak (P, a larger network, runs only on frame 1)
     stream.advance(device)
@@ -171,7 +182,7 @@ def cpu_step_peak_mib(name: str, size: int, streams: int, num_joints: int = 13) 
 
 
 def _cpu_peak_in_subprocess(
-    name: str, size: int, streams: int, num_joints: int, threads: int
+    name: str, size: int, streams: int, num_joints: int, threads: int, precision: str = "fp32"
 ) -> float | None:
     """`cpu_step_peak_mib` in a fresh interpreter, so that no other model's memory is in its resident set."""
     code = (
@@ -179,7 +190,7 @@ def _cpu_peak_in_subprocess(
         f"torch.set_num_threads({int(threads)}); "
         "print(json.dumps(cpu_step_peak_mib(*json.loads(sys.argv[1]))))"
     )
-    args = json.dumps([name, size, streams, num_joints])
+    args = json.dumps([name, size, streams, num_joints, precision])
     proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:  # e.g. out of memory: give no number rather than lose the whole benchmark
         log.warning(
@@ -234,11 +245,13 @@ def bench_latency(
     stream_repeats: int = 3,
     num_joints: int = 13,
     threads: int | None = None,
+    precisions: list[str] | None = None,
 ) -> dict:
     """Latency, throughput, peak memory and efficiency of `models` (default DEFAULT_LATENCY_MODELS), one run.
 
     Returns {"device", "peak_gflops", "size", "streams", "repeats", "torch_threads", "peak_gflops_runs",
-    "models": [{"name", "ms_per_frame_median", "ms_per_frame_p90", "fps_streams", "peak_mem_mb", "efficiency",
+    "precisions", "models": [{"name", "precision", "ms_per_frame_median", "ms_per_frame_p90", "fps_streams",
+    "peak_mem_mb", "efficiency",
     "input", "gmacs_per_frame"}]}; efficiency is a fraction (0-1) of peak_gflops.
 
     `threads` sets torch's CPU threads for the whole run (the matmul peak included). On a CPU shared with
@@ -247,19 +260,23 @@ def bench_latency(
     """
     names = list(models or DEFAULT_LATENCY_MODELS)
     dev = _check_args(names, size, streams, repeats, device)
+    precisions = [check_precision(p) for p in (precisions or ["fp32"])]
+    if "int8" in precisions and dev.type != "cpu":
+        raise InputError("bench: --precision int8 runs on the CPU (ONNX Runtime); use --device cpu")
     if threads is not None and threads < 1:
         raise InputError(f"bench: --threads must be >= 1, got {threads}")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
         with torch.no_grad():
-            return _measure(names, size, streams, dev, repeats, warmup, stream_repeats, num_joints)
+            rows = [(n, p) for n in names for p in precisions]
+            return _measure(rows, size, streams, dev, repeats, warmup, stream_repeats, num_joints)
     finally:
         torch.set_num_threads(previous)  # a library call must not leave the process single-threaded
 
 
 def _measure(
-    names: list[str],
+    names: list[tuple[str, str]],
     size: int,
     streams: int,
     dev: torch.device,
@@ -268,12 +285,13 @@ def _measure(
     stream_repeats: int,
     num_joints: int,
 ) -> dict:
-    """The measurements of `bench_latency`, in its order: peak, latency, throughput, peak again, memory."""
+    """The measurements of `bench_latency` for (model, precision) `names`, in its order: peak, latency,
+    throughput, peak again, memory."""
     peak_start = matmul_peak_gflops(dev)
     single, multi = [], []
-    for i, name in enumerate(names):
+    for i, (name, precision) in enumerate(names):
         s = model_input_size(name, size)
-        model = _build(name, s, dev, num_joints)
+        model = _build(name, s, dev, num_joints, precision)
         single.append(_Stream(model, _frames(1, s, dev, seed=i)))
         multi.append(_Stream(model, _frames(streams, s, dev, seed=100 + i)))
     for st in single + multi:
@@ -285,8 +303,8 @@ def _measure(
     peak_end = matmul_peak_gflops(dev)
     peak = max(peak_start, peak_end)
     rows = [
-        _model_row(name, size, streams, one, many, dev, peak, num_joints)
-        for name, one, many in zip(names, single, multi, strict=True)
+        _model_row(name, precision, size, streams, one, many, dev, peak, num_joints)
+        for (name, precision), one, many in zip(names, single, multi, strict=True)
     ]
     return {
         "device": describe_device(dev),
@@ -297,11 +315,20 @@ def _measure(
         "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
         "peak_gflops_runs": [round(peak_start, 2), round(peak_end, 2)],
+        "precisions": sorted({p for _, p in names}, key=("fp32", "bf16", "int8").index),
     }
 
 
 def _model_row(
-    name: str, size: int, streams: int, one: _Stream, many: _Stream, dev: torch.device, peak: float, k: int
+    name: str,
+    precision: str,
+    size: int,
+    streams: int,
+    one: _Stream,
+    many: _Stream,
+    dev: torch.device,
+    peak: float,
+    k: int,
 ) -> dict:
     s = model_input_size(name, size)
     ms = np.array(one.times) * 1e3
@@ -310,11 +337,14 @@ def _model_row(
     achieved_gflops = 2.0 * gmacs / (median / 1e3)  # FLOPs = 2 x MACs, as the matmul peak counts them
     if dev.type == "cuda":
         mem = cuda_step_peak_mib(many, dev)
+    elif precision == "int8":
+        mem = None  # ONNX Runtime's memory: not measured (module doc)
     else:
-        mem = _cpu_peak_in_subprocess(name, s, streams, k, torch.get_num_threads())
+        mem = _cpu_peak_in_subprocess(name, s, streams, k, torch.get_num_threads(), precision)
     log.debug("%s: median %.1f ms, %.2f GMACs, %.1f GFLOP/s", name, median, gmacs, achieved_gflops)
     return {
         "name": name,
+        "precision": precision,
         "ms_per_frame_median": round(median, 3),
         "ms_per_frame_p90": round(float(np.percentile(ms, 90)), 3),
         "fps_streams": round(streams / float(np.median(many.times)), 3),
@@ -328,13 +358,15 @@ def _model_row(
 def format_latency_table(result: dict) -> str:
     """The latency result as a text table (one row per model) under a line naming the machine and its peak."""
     head = f"{result['device']}; matmul peak {result['peak_gflops']:.1f} GFLOP/s; {result['streams']} streams"
-    cols = f"{'model':16s} {'input':>9s} {'ms median':>10s} {'ms p90':>9s} {'fps(B)':>8s} {'peak MiB':>9s}"
+    cols = f"{'model':20s} {'prec.':>5s} {'input':>9s} {'ms median':>10s} {'ms p90':>9s} {'fps(B)':>8s}"
+    cols += f" {'peak MiB':>9s}"
     cols += f" {'eff.':>6s}"
     lines = [head, cols]
     for r in result["models"]:
         mem = "-" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         lines.append(
-            f"{r['name']:16s} {'x'.join(map(str, r['input'])):>9s} {r['ms_per_frame_median']:10.1f} "
+            f"{r['name']:20s} {r.get('precision', 'fp32'):>5s} {'x'.join(map(str, r['input'])):>9s} "
+            f"{r['ms_per_frame_median']:10.1f} "
             f"{r['ms_per_frame_p90']:9.1f} {r['fps_streams']:8.2f} {mem:>9s} {100 * r['efficiency']:5.1f}%"
         )
     return "\n".join(lines)
@@ -347,8 +379,8 @@ def time_onnx_step(
 
     Runs `first_frame` once, then `warmup` untimed and `repeats` timed steps on `streams` random frames.
     Returns {"runtime": "onnxruntime", "input": [S, S], "streams", "ms_per_frame_median",
-    "ms_per_frame_p90", "fps_streams"} (ms per step of ONE stream: a B-stream step is timed as a whole and
-    divided by B, since the graphs run the streams in turn).
+    "ms_per_frame_p90", "fps_streams"} (ms per frame: a B-stream step, one call, is timed as a whole and
+    divided by B).
     """
     if streams < 1 or repeats < 1 or warmup < 0:
         raise InputError(

@@ -51,6 +51,7 @@ from dkdpose.evaluation.score import score_predictions, write_score
 from dkdpose.inference.coco import check_coco_target, records_coco_texts
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
+from dkdpose.inference.precision import check_precision, onnxruntime_context, prepare_model
 from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
 from dkdpose.io import check_output, new_folder, write_json, write_text
 from dkdpose.models.dkd import set_pose_input
@@ -67,6 +68,7 @@ class EvalOptions:
     scales: test scales (every one a stream, `inference.tta`); flip: also the mirrored crops; device: cpu,
     cuda or cuda:N; input_size: square input (None: the checkpoint's training size); alpha: PCK threshold;
     pose_input: what a DKD model's Φ reads as h_t, "predicted" or the diagnostics "zero" / "scramble".
+    precision: fp32, bf16 or int8 and calibrate: int8 calibration video or folder (`inference.precision`).
     """
 
     scales: tuple[float, ...] = (1.0,)
@@ -75,8 +77,11 @@ class EvalOptions:
     input_size: int | None = None
     alpha: float = 0.2
     pose_input: str = "predicted"
+    precision: str = "fp32"
+    calibrate: str | Path | None = None
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         StreamPlan(self.scales, self.flip)  # validates the scales
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
@@ -187,7 +192,9 @@ def evaluate(
     if not records:
         raise InputError(f"{root}: no test videos found for {dataset}" + (f" split {split}" if split else ""))
     log.info("evaluating %s (%s) on %d %s test videos", weights, ckpt["model"], len(records), dataset)
-    keypoints, scores = predict_records(model, records, options.plan, codec, dev)
+    model = prepare_model(model, options.precision, dev, codec.input_size[0], options.calibrate)
+    with onnxruntime_context("torch", options.precision):
+        keypoints, scores = predict_records(model, records, options.plan, codec, dev)
 
     with new_folder(out):  # a failure below leaves no partial output folder
         write_predictions(out / "predictions.json", dataset, keypoints, scores)
@@ -200,6 +207,7 @@ def evaluate(
             "weights": str(weights), "model": ckpt["model"], "input_size": codec.input_size[0],
             "scales": list(options.scales), "flip": options.flip, "device": str(dev),
             "pose_input": options.pose_input,
+            "precision": options.precision,
         }  # fmt: skip
         write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
         _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)

@@ -100,7 +100,8 @@ def report_markdown(score: dict, jitter: dict, info: dict) -> str:
         "",
         f"Checkpoint `{info['weights']}`, input {info['input_size']}x{info['input_size']}, "
         f"scales [{scales}], "
-        f"flip {'on' if info['flip'] else 'off'}, device {info['device']}. Protocol of `docs/protocol.md`: "
+        f"flip {'on' if info['flip'] else 'off'}, device {info['device']}, "
+        f"precision {info.get('precision', 'fp32')}. Protocol of `docs/protocol.md`: "
         "online frame-by-frame inference, each frame cropped around its ground-truth box centre; "
         f"{score['videos']} videos, {score['frames']} frames, {score['joints_counted']} joints counted.",
         "",

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from dkdpose.errors import InputError
 from dkdpose.inference.boxes import FrameBoxes, read_boxes
 from dkdpose.inference.coco import categories_path, video_coco_texts
+from dkdpose.inference.precision import onnxruntime_context
 from dkdpose.inference.tracker import PoseTracker, TrackerOptions, TrackResult, track_video
 from dkdpose.inference.video_io import VideoSource, open_source, stop_on_interrupt
 from dkdpose.inference.viz import draw_people
@@ -202,9 +203,9 @@ def predict(
     box_file: a detector's boxes per frame instead (COCO detection JSON or MOT text, `boxes.py`); boxes
     scoring below `box_threshold` are dropped.
     options: re-initialization, windows, smoothing, device, runtime, joint-set check (`TrackerOptions`).
-    Returns the JSON document plus "frames", "seconds", "frames_per_second", "runtime", "reinits"
-    ([frame, person, "low"|"periodic"|"drift"] each), "stopped" (Ctrl-C ended a live source) and "outputs"
-    (the paths written).
+    Returns the JSON document plus "frames", "seconds", "frames_per_second", "runtime", "precision",
+    "reinits" ([frame, person, "low"|"periodic"|"drift"] each), "stopped" (Ctrl-C ended a live source) and
+    "outputs" (the paths written).
     """
     outputs, options = outputs or PredictOutputs(), options or TrackerOptions()
     if box_file is not None and boxes:
@@ -225,6 +226,7 @@ def predict(
     js = tracker.joint_set
     t0 = time.perf_counter()
     with ExitStack() as stack:
+        stack.enter_context(onnxruntime_context(options.runtime, options.precision))
         temps = {k: enter_atomic(stack, p) for k, p in targets.items() if p is not None}
         writer = None
         if "overlay" in temps:
@@ -265,6 +267,7 @@ def predict(
         "seconds": seconds,
         "frames_per_second": frames / seconds,
         "runtime": options.runtime,
+        "precision": options.precision,
         "reinits": [list(r) for r in result.reinits],
         "stopped": source.stop_requested,
         "outputs": {k: str(p) for k, p in targets.items() if p is not None},

@@ -6,7 +6,7 @@ step), like the models' `init_stream` / `step`: frames (B, 3, S, S) normalized c
 streams of which some restart and some step.
 
 - `TorchStreamRunner`: the model itself, without gradients, on a device.
-- `OnnxStreamRunner`: the two graphs written by `dkdpose export` (`dkdpose.export`), described by
+- `OnnxStreamRunner`: the graphs written by `dkdpose export` (`dkdpose.export`), described by
   `export.json` (`read_export_meta`); `load_onnx_runner` checks that they were exported from the given
   checkpoint file.
 """
@@ -35,6 +35,7 @@ except ImportError:
 META_NAME = "export.json"
 FIRST_FRAME = "first_frame.onnx"
 STEP = "step.onnx"
+STEP_INT8 = "step_int8.onnx"
 FORMAT = "dkdpose-onnx"
 RUNTIMES = ("torch", "onnxruntime")
 State = tuple[Tensor, ...]
@@ -105,8 +106,11 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def ort_session(path: str | Path, device: str = "cpu"):
-    """An ONNX Runtime session of graph `path` (CUDA provider first for a cuda device); InputError if not."""
+def ort_session(path: str | Path, device: str = "cpu", threads: int | None = None):
+    """An ONNX Runtime session of graph `path` (CUDA provider first for a cuda device); InputError if not.
+
+    `threads`: its intra-op thread count (None: ONNX Runtime's default, one per core).
+    """
     if ort is None:
         raise InputError(f"{path}: ONNX Runtime is not installed (pip install 'dkdpose[export]')")
     providers = ["CPUExecutionProvider"]
@@ -116,8 +120,11 @@ def ort_session(path: str | Path, device: str = "cpu"):
                 f"{path}: device {device!r} asked for, but this onnxruntime has no CUDA provider"
             )
         providers.insert(0, "CUDAExecutionProvider")
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
     try:
-        return ort.InferenceSession(str(path), providers=providers)
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise InputError(f"{path}: ONNX Runtime cannot load the graph ({type(e).__name__})") from e
 
@@ -131,7 +138,7 @@ def read_export_meta(onnx_dir: str | Path) -> dict:
     meta = read_json(path, "export description")
     if meta.get("format") != FORMAT or not isinstance(meta.get("graphs"), dict):
         raise InputError(f"{path}: not a dkdpose export description (format {FORMAT!r})")
-    for name in ("first_frame", "step"):
+    for name in ("first_frame", "step", "step_int8"):
         g = meta["graphs"].get(name)
         if g is not None or name == "first_frame":
             _check_graph(d, path, name, g)
@@ -151,14 +158,20 @@ def _check_graph(d: Path, meta_path: Path, name: str, g: object) -> None:
 
 
 def load_onnx_runner(
-    weights: str | Path, onnx_dir: str | Path, device: str = "cpu", joint_set: str | None = None
+    weights: str | Path,
+    onnx_dir: str | Path,
+    device: str = "cpu",
+    joint_set: str | None = None,
+    threads: int | None = None,
+    int8: bool = False,
 ) -> tuple[OnnxStreamRunner, dict, HeatmapCodec]:
     """(runner, {"model", "joint_set", "path"}, codec) for `predict --runtime onnxruntime`.
 
     The checkpoint file is not loaded: its SHA-256 must be the one recorded at export, so it is the file the
     graphs were made from (and that `export_onnx` validated); model, joint set and sizes come from
     export.json. No PyTorch weights or model stay in memory beside the ONNX Runtime sessions.
-    `joint_set`: refuse an export of weights trained for another joint set.
+    `joint_set`: refuse an export of weights trained for another joint set. `threads`, `int8`: see
+    `OnnxStreamRunner`.
     """
     path = Path(weights)
     if not path.is_file():
@@ -170,7 +183,7 @@ def load_onnx_runner(
         raise InputError(
             f"{path}: checkpoint was trained for joint set {meta['joint_set']!r}, expected {joint_set!r}"
         )
-    runner = OnnxStreamRunner(onnx_dir, device)
+    runner = OnnxStreamRunner(onnx_dir, device, threads, int8)
     codec = HeatmapCodec(tuple(meta["input_size"]), tuple(meta["heatmap_size"]), float(meta["sigma"]))
     return runner, {"model": meta["model"], "joint_set": meta["joint_set"], "path": str(path)}, codec
 
@@ -179,29 +192,40 @@ class OnnxStreamRunner:
     """`init(frames)` / `step(frames, state)` like the models' `init_stream` / `step`, on ONNX Runtime.
 
     frames (B, 3, S, S) float32 normalized crops; heatmaps come back as (B, K, h, w) CPU tensors, the state
-    as a tuple of (B, ...) tensors. The graphs take batch 1 (module docstring), so the B streams run in turn.
+    as a tuple of (B, ...) tensors. The B streams run in one call (the graphs' batch axis is dynamic; graphs
+    of older exports, fixed at batch 1, run the streams in turn). `threads`: ONNX Runtime's intra-op
+    threads (None: its default). `int8`: run the quantized step (step_int8.onnx, `dkdpose export --int8`).
     """
 
-    def __init__(self, onnx_dir: str | Path, device: str = "cpu"):
+    def __init__(
+        self, onnx_dir: str | Path, device: str = "cpu", threads: int | None = None, int8: bool = False
+    ):
         self.dir = Path(onnx_dir)
         self.meta = read_export_meta(self.dir)
         graphs = self.meta["graphs"]
-        self.first = ort_session(self.dir / graphs["first_frame"]["file"], device)
-        self.step_session = (
-            ort_session(self.dir / graphs["step"]["file"], device) if graphs["step"] else None
-        )
+        first, step = graphs["first_frame"], graphs["step"]
+        if int8:
+            if graphs.get("step_int8") is None:
+                raise InputError(f"{self.dir}: no int8 step graph (export with `dkdpose export --int8`)")
+            if step is None:  # stateless: the quantized single-frame graph runs on every frame
+                first = graphs["step_int8"]
+            else:
+                step = graphs["step_int8"]
+        self.first = ort_session(self.dir / first["file"], device, threads)
+        self.step_session = ort_session(self.dir / step["file"], device, threads) if step else None
+        self.one_at_a_time = self.meta.get("batch") == 1  # graphs exported with a fixed batch of 1
         self.state_names = list(self.meta["state_names"])
 
     def _run(self, session, frames: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        per_stream = []
-        for b in range(frames.shape[0]):
-            feeds = {"frame": frames[b : b + 1].float().cpu().numpy()}
-            if session is self.step_session:
-                feeds.update(
-                    {n: s[b : b + 1].cpu().numpy() for n, s in zip(self.state_names, state, strict=True)}
-                )
-            per_stream.append(session.run(None, feeds))
-        outs = [torch.from_numpy(np.concatenate(parts)) for parts in zip(*per_stream, strict=True)]
+        if self.one_at_a_time and frames.shape[0] > 1:
+            parts = [self._run(session, frames[b : b + 1], tuple(s[b : b + 1] for s in state))
+                     for b in range(frames.shape[0])]  # fmt: skip
+            heat = torch.cat([p[0] for p in parts])
+            return heat, tuple(torch.cat(s) for s in zip(*(p[1] for p in parts), strict=True))
+        feeds = {"frame": frames.float().cpu().numpy()}
+        if session is self.step_session:
+            feeds.update({n: s.float().cpu().numpy() for n, s in zip(self.state_names, state, strict=True)})
+        outs = [torch.from_numpy(o) for o in session.run(None, feeds)]
         return outs[0], tuple(outs[1:])
 
     def init(self, frames: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -221,7 +245,9 @@ def load_runner(weights: str | Path, options) -> tuple[StreamRunner, dict, Heatm
     `options.device`, or ONNX Runtime on the export of `weights` in `options.onnx_dir`."""
     dev = resolve_device(options.device)
     if options.runtime == "onnxruntime":
-        return load_onnx_runner(weights, options.onnx_dir, str(dev), options.joint_set)
+        threads = options.threads or torch.get_num_threads()
+        int8 = options.precision == "int8"
+        return load_onnx_runner(weights, options.onnx_dir, str(dev), options.joint_set, threads, int8)
     model, ckpt, codec = load_pose_model(weights, options.joint_set, dev)
     del ckpt["state_dict"]  # loaded into the model; the dict's copy would only hold memory
     return TorchStreamRunner(model, dev), ckpt, codec

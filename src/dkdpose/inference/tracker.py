@@ -42,6 +42,7 @@ from dkdpose.errors import InputError
 from dkdpose.inference.boxes import FrameBoxes, Roster, take_rows, take_state
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import checkpoint_joint_set
+from dkdpose.inference.precision import check_precision, prepare_model
 from dkdpose.inference.runners import RUNTIMES, StreamRunner, advance_streams, load_runner
 from dkdpose.inference.tracking import (
     OneEuroFilter,
@@ -64,7 +65,8 @@ class TrackerOptions:
     reinit: when a stream restarts with P (`ReinitPolicy`); window: how the crop window follows the
     keypoints (`WindowParams`); smooth: One-Euro filter the returned keypoints; device: cpu or cuda;
     runtime: "torch" or "onnxruntime" (then `onnx_dir`, a folder written by `dkdpose export`);
-    joint_set: refuse weights trained for another joint set.
+    joint_set: refuse weights trained for another joint set; precision: fp32, bf16 or int8 and calibrate:
+    int8 calibration video or folder (`inference.precision`); threads: ONNX Runtime's intra-op threads.
     """
 
     reinit: ReinitPolicy = field(default_factory=ReinitPolicy)
@@ -74,8 +76,16 @@ class TrackerOptions:
     runtime: str = "torch"
     onnx_dir: str | Path | None = None
     joint_set: str | None = None
+    precision: str = "fp32"
+    calibrate: str | Path | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if self.precision == "bf16" and self.runtime == "onnxruntime":
+            raise InputError("--precision bf16 runs in PyTorch (--runtime torch), not in ONNX Runtime")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be >= 1, got {self.threads}")
         if self.reinit.every < 0:
             raise InputError(f"--reinit-every must be >= 0 (0 = never), got {self.reinit.every}")
         if self.reinit.below is not None and not np.isfinite(self.reinit.below):
@@ -104,6 +114,11 @@ class PoseTracker:
     ):
         options = options or TrackerOptions()
         runner, ckpt, codec = load_runner(weights, options)
+        if options.runtime == "torch" and options.precision != "fp32":
+            runner.model = prepare_model(
+                runner.model, options.precision, runner.device, codec.input_size[0], options.calibrate,
+                options.threads,
+            )  # fmt: skip
         self.joint_set: JointSet = checkpoint_joint_set(ckpt)
         self.model_name: str = ckpt["model"]
         self._setup(runner, codec, self.joint_set.num_joints, boxes, options, fps, source)
