@@ -44,9 +44,15 @@ def excite(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def tiny_checkpoint(path: Path, name: str = "dkd_r18", joint_set: str = "penn_action", seed: int = 0) -> Path:
-    """A 64 px model (ResNet-18 P and F, C = 32, S = 3) with excited random weights, saved as a checkpoint."""
+def tiny_checkpoint(
+    path: Path, name: str = "dkd_r18", joint_set: str = "penn_action", seed: int = 0, **options: object
+) -> Path:
+    """A 64 px model (ResNet-18 P and F, C = 32, S = 3) with excited random weights, saved as a checkpoint.
+
+    `options`: further `build_model` options (e.g. pose_prior=True), recorded in the checkpoint.
+    """
     kwargs = {k: v for k, v in TINY.items() if name.startswith("dkd") or k in ("input_size", "channels")}
+    kwargs.update(options)
     k = 15 if joint_set == "sub_jhmdb" else K
     model = excite(build_model(name, k, **kwargs), seed)
     state = {"model": name, "model_kwargs": kwargs, "joint_set": joint_set, "num_joints": k}

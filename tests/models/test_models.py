@@ -353,6 +353,25 @@ def test_gated_distillator_sees_only_the_features_under_the_pose():
         assert not torch.allclose(ungated.distillator(away, heat), ungated.distillator(feats, heat))
 
 
+def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    torch.manual_seed(0)
+    plain = _excite(build_model("dkd_r18", 13, **kw))
+    prior = build_model("dkd_r18", 13, pose_prior=True, **kw)
+    assert prior.load_state_dict(plain.state_dict(), strict=False).missing_keys == ["prior.weight"]
+    prior.eval()
+    clip = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(prior(clip), plain(clip))  # zero at the start: the paper's DKD
+        prior.prior.weight[:, :, 1, 1] = 1.0  # carry h_t through unchanged
+        heat, base = prior(clip), plain(clip)
+        # frame 2: the same kernels (Φ of frame 1 and P's h_1), plus h_1 itself
+        torch.testing.assert_close(heat[:, 1], base[:, 1] + base[:, 0])
+        torch.testing.assert_close(heat, _stream(prior, clip), rtol=1e-4, atol=1e-5)  # stream = forward
+        _, state = prior.init_stream(clip[:, 0])
+        assert len(state) == 2 and state[1].shape == (2, 13, 8, 8)  # the stream carries h_t
+
+
 def test_distill_input_is_checked_and_rebuilt_from_checkpoints():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     with pytest.raises(InputError, match="distill_input"):

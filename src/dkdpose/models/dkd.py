@@ -140,7 +140,8 @@ POSE_INPUTS = ("predicted", "zero", "scramble")
 
 
 class DKD(_InitializedVideoModel):
-    """Dynamic Kernel Distillation; stream state (k'_t,): the kernel bases (B, C, S, S) for the next frame.
+    """Dynamic Kernel Distillation; stream state (k'_t,): the kernel bases (B, C, S, S) for the next frame
+    (and h_t (B, K, h, w) with the pose prior).
 
     `pose_input` is a diagnostic switch for what Φ reads as h_t: "predicted" (the model), "zero" (no pose) or
     "scramble" (each joint's channel replaced by the next joint's map). How much accuracy the last two lose
@@ -159,12 +160,21 @@ class DKD(_InitializedVideoModel):
         pretrained: str | Path | None = None,
         kernel_signed: bool = True,
         pose_gated: bool = False,
+        pose_prior: bool = False,
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
         self.distillator = KernelDistillator(
             channels, num_joints, kernel_size, signed=kernel_signed, pose_gated=pose_gated
         )
         self.matching = KernelMatching(channels, num_joints, kernel_size)
+        # Not in the paper (model.pose_prior): a per-joint S x S filter of h_t added to the matching output,
+        # zero at the start. The kernels are applied everywhere, so they carry what the person looks like;
+        # this carries where each joint was.
+        self.prior = None
+        if pose_prior:
+            self.prior = nn.Conv2d(num_joints, num_joints, kernel_size, padding=kernel_size // 2,
+                                   groups=num_joints, bias=False)  # fmt: skip
+            nn.init.zeros_(self.prior.weight)
 
     def forward(self, clip: Tensor, first_heatmaps: Tensor | None = None) -> Tensor:
         """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); h_t feeds Φ undetached (gradients flow through time).
@@ -175,20 +185,29 @@ class DKD(_InitializedVideoModel):
         heat = self.initializer(clip[:, 0]) if first_heatmaps is None else first_heatmaps
         out = [heat]
         for t in range(1, clip.shape[1]):
-            heat = self.matching(feats[:, t], self._kernels(feats[:, t - 1], heat))
+            heat = self._match(feats[:, t], self._kernels(feats[:, t - 1], heat), heat)
             out.append(heat)
         return torch.stack(out, dim=1)
 
     def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
         """h_1 = P(I_1) and the kernel bases Φ(F(I_1), h_1) for frame 2."""
         heat = self.initializer(frame)
-        return heat, (self._kernels(self.encoder(frame), heat),)
+        return heat, self._state(self._kernels(self.encoder(frame), heat), heat)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
         """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2."""
         feats = self.encoder(frame)
-        heat = self.matching(feats, state[0])
-        return heat, (self._kernels(feats, heat),)
+        heat = self._match(feats, state[0], state[1] if self.prior is not None else None)
+        return heat, self._state(self._kernels(feats, heat), heat)
+
+    def _state(self, kernels: Tensor, heat: Tensor) -> State:
+        """(k'_t,), and h_t after it when the pose prior needs it."""
+        return (kernels,) if self.prior is None else (kernels, heat)
+
+    def _match(self, feats: Tensor, kernels: Tensor, previous: Tensor | None) -> Tensor:
+        """h_{t+1} = matching(f_{t+1}, k'_t), plus the filtered h_t with the pose prior."""
+        heat = self.matching(feats, kernels)
+        return heat if self.prior is None else heat + self.prior(previous)
 
     def _kernels(self, feats: Tensor, heat: Tensor) -> Tensor:
         """Φ(f_t (B, C, h, w), h_t (B, K, h, w)) -> (B, C, S, S), h_t as `pose_input` says."""
