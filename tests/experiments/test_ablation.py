@@ -13,7 +13,7 @@ from dkdpose.cli import main
 from dkdpose.data.synthetic.generate import generate_dataset
 from dkdpose.data.synthetic.presets import synth_options
 from dkdpose.errors import InputError
-from dkdpose.experiments.ablation import lambda_summary, load_plan, run_ablation, select
+from dkdpose.experiments.ablation import comparisons, lambda_summary, load_plan, run_ablation, select
 
 pytestmark = pytest.mark.slow
 
@@ -189,3 +189,14 @@ def test_gpu_config_trains_on_the_cpu_with_a_tiny_override(tmp_path):
                        results_dir=tmp_path / "results", overrides=tiny, threads=1)  # fmt: skip
     assert list(res["variants"]) == ["baseline_r18", "dkd_r18"] and res["input_size"] == 64
     assert (tmp_path / "runs/pretrain_r101/last.pt").exists()  # P = ResNet-101 from its own stage-1 run
+
+
+def test_comparisons_pair_each_variant_with_the_references_of_its_schedule():
+    def score(hit):  # one video, 10 joints: `hit` of them within the threshold
+        return {"per_video": {"v1": {"person": hit * 10.0, "torso": hit * 10.0, "joints_counted": 10}}}
+
+    names = ["baseline_r18", "dkd_r18", "baseline_r18_3x", "dkd_r18_3x"]
+    found = comparisons({n: score(i + 1) for i, n in enumerate(names)})
+    assert set(found) == {"dkd_r18 vs baseline_r18", "baseline_r18 vs dkd_r18",
+                          "dkd_r18_3x vs baseline_r18_3x", "baseline_r18_3x vs dkd_r18_3x"}  # fmt: skip
+    assert found["dkd_r18_3x vs baseline_r18_3x"]["torso"] == pytest.approx(10.0)

@@ -32,6 +32,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import statistics
 import tempfile
 from dataclasses import dataclass, field
@@ -281,14 +282,21 @@ def torso_threshold_cells(cfg: RunConfig) -> float:
     return float(np.median(np.concatenate(cells)))
 
 
+def schedule_suffix(name: str) -> str:
+    """"_3x" for a variant trained on another schedule (`dkd_r18_3x`), else ""."""
+    match = re.search(r"_\d+x$", name)
+    return match.group(0) if match else ""
+
+
 def comparisons(scores: dict[str, dict], references: tuple[str, ...] = ("baseline_r18", "dkd_r18")) -> dict:
-    """{"<B> vs <A>": paired-bootstrap differences} for every variant B against each reference A present."""
+    """{"<B> vs <A>": paired-bootstrap differences} for every variant B against each reference A present.
+
+    A variant of another schedule (`_3x`) is compared with the references of its own schedule.
+    """
     out = {}
-    for ref in references:
-        if ref not in scores:
-            continue
-        for name, score in scores.items():
-            if name != ref:
+    for name, score in scores.items():
+        for ref in (r + schedule_suffix(name) for r in references):
+            if ref in scores and ref != name:
                 out[f"{name} vs {ref}"] = comparison(scores[ref], score)
     return out
 
