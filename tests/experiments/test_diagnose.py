@@ -24,8 +24,9 @@ def _config(tmp_path, root):
 def test_diagnose_writes_every_diagnostic_for_dkd_and_the_baseline(tmp_path, fake_penn_action):
     root, _ = fake_penn_action
     dkd, base = tiny_checkpoint(tmp_path / "dkd.pt"), tiny_checkpoint(tmp_path / "base.pt", "baseline_r18")
+    lstm = tiny_checkpoint(tmp_path / "lstm.pt", "dkd_r18_lstm")
     out = tmp_path / "diag"
-    args = ["diagnose", "--config", str(_config(tmp_path, root)), "--weights", str(dkd), str(base),
+    args = ["diagnose", "--config", str(_config(tmp_path, root)), "--weights", str(dkd), str(base), str(lstm),
             "--split", "test", "--probe-steps", "3", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     res = json.loads((out / "diagnostics.json").read_text())
@@ -36,6 +37,8 @@ def test_diagnose_writes_every_diagnostic_for_dkd_and_the_baseline(tmp_path, fak
     assert d["pose_input"]["h1_ground_truth"][0] == 100.0
     assert len(d["pose_input"]["ht_zero"]) == 3
     assert "pose_input" not in b  # the baseline carries no pose
+    lstm_pose = res["models"][str(lstm)]["pose_input"]  # w-LSTM carries h_t too, but has no Φ to zero it in
+    assert lstm_pose["h1_ground_truth"][0] == 100.0 and "ht_zero" not in lstm_pose
     assert set(d["centre_bias"]) == set(get_joint_set("penn_action").groups)
     assert 0.0 <= d["probe_torso"] <= 100.0
     assert "h_t zeroed" in (out / "diagnostics.md").read_text()

@@ -6,8 +6,9 @@ held-out videos (`--split val`, the training config's validation videos, or `tes
 
 - `per_frame`: for frame t = 1..T of each clip, the pose loss (mean squared error against the training
   targets) and torso PCK@0.2. DKD's frame 1 is P's output; its later frames come through Φ and the matching.
-- `pose_input` (DKD only): the per-frame torso PCK when Φ reads h_1 = the ground truth (P replaced by the
-  true pose: how much a perfect start helps), and h_t zeroed (how much the model uses the pose it carries).
+- `pose_input`: the per-frame torso PCK with h_1 = the ground truth (P replaced by the true pose: how much a
+  perfect start helps later frames; DKD and w-LSTM), and, for DKD, with h_t zeroed inside Φ (how much the
+  model uses the pose it carries).
 - `centre_bias`: per joint group, the mean signed error toward the crop centre, in heatmap cells (> 0: the
   predictions are pulled toward the centre of the crop, where the target person stands).
 - `probe`: torso PCK of a linear probe (1x1 conv + BatchNorm) trained on the frozen frame features F(I) of
@@ -33,7 +34,7 @@ from dkdpose.errors import InputError
 from dkdpose.evaluation.metrics import counted_joints, joint_distances, pck_hits, torso_sizes
 from dkdpose.io import write_json, write_text
 from dkdpose.models.build import build_model_from_checkpoint
-from dkdpose.models.dkd import DKD, set_pose_input
+from dkdpose.models.dkd import DKD, DKDConvLSTM, set_pose_input
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import JointSet, get_joint_set
 from dkdpose.training.loaders import load_train_records, split_train_val
@@ -160,8 +161,9 @@ def diagnose_model(model: nn.Module, clips: ClipDataset, probe_sets: tuple, prob
         },
         "centre_bias": centre_bias(out, js, size),
     }
-    if isinstance(model, DKD):
+    if isinstance(model, DKD | DKDConvLSTM):  # the models that carry h_t to the next frame
         result["pose_input"] = {"h1_ground_truth": per_frame_pck(run_clips(model, clips, first="gt"), js)}
+    if isinstance(model, DKD):
         set_pose_input(model, "zero")
         result["pose_input"]["ht_zero"] = per_frame_pck(run_clips(model, clips), js)
         set_pose_input(model, "predicted")

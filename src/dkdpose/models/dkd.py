@@ -290,9 +290,10 @@ class DKDConvLSTM(_InitializedVideoModel):
         heat = self.classifier(hidden)
         return heat, (heat, hidden, cell)
 
-    def forward(self, clip: Tensor) -> Tensor:
+    def forward(self, clip: Tensor, first_heatmaps: Tensor | None = None) -> Tensor:
+        """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); first_heatmaps (B, K, H/8, W/8): a given h_1."""
         feats = self._encode_clip(clip)
-        heat = self.initializer(clip[:, 0])
+        heat = self.initializer(clip[:, 0]) if first_heatmaps is None else first_heatmaps
         state, out = self._start(feats[:, 0], heat), [heat]
         for t in range(1, clip.shape[1]):
             heat, state = self._advance(feats[:, t], state)
