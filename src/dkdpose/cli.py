@@ -104,27 +104,41 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency", action="store_true", help="time the streaming step, models interleaved")
     p.add_argument("--streams", type=int, default=4, help="--latency: streams B for throughput (default 4)")
     p.add_argument("--device", default="cpu", help="--latency: cpu or cuda (default cpu)")
-    p.add_argument("--repeats", type=int, default=10, help="--latency: timed rounds per model (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="--latency: untimed rounds first (default 2)")
-    p.add_argument("--threads", type=int, default=None, help="--latency: CPU threads (default: torch's)")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (--latency 10, --train-step 5)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed rounds (--latency 2, --train-step 1)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument(
         "--precision", default="fp32", help="--latency: comma-separated fp32,bf16,int8, measured side by side"
     )
+    p.add_argument("--train-step", action="store_true", help="time training steps of --config per --amp")
+    p.add_argument("--config", default=None, help="--train-step: run config (ablation config: + --variant)")
+    p.add_argument("--variant", default=None, help="--train-step: the ablation config's run to time")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="--train-step: override a key"
+    )
+    p.add_argument("--amp", default="none,bf16", help="--train-step: none,bf16 (default: both)")
     p.set_defaults(func=_run_bench)
+
+
+def _bench_command() -> str | None:
+    """The command line of `dkdpose bench`, recorded in its JSON (None when called from Python)."""
+    return " ".join(["dkdpose", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else None
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from dkdpose.efficiency.bench import bench_flops, format_flops_table, save_result
 
-    if args.flops == args.latency:
-        raise InputError("choose what to measure: --flops or --latency (one per run)")
+    if args.flops + args.latency + args.train_step != 1:
+        raise InputError("choose what to measure: --flops, --latency or --train-step (one per run)")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     if args.latency:
         return _run_bench_latency(args, models)
+    if args.train_step:
+        return _run_bench_train_step(args)
     result = bench_flops(size=args.size, models=models)
     print(format_flops_table(result))
     if args.out:
-        save_result(args.out, result)
+        save_result(args.out, {**result, "command": _bench_command()})
     return 0
 
 
@@ -134,12 +148,38 @@ def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> in
     from dkdpose.inference.precision import parse_precisions
 
     result = bench_latency(
-        models, args.size, args.streams, args.device, args.repeats, args.warmup, threads=args.threads,
+        models, args.size, args.streams, args.device, 10 if args.repeats is None else args.repeats,
+        2 if args.warmup is None else args.warmup, threads=args.threads,
         precisions=parse_precisions(args.precision),
     )  # fmt: skip
     print(format_latency_table(result))
     if args.out:
-        save_result(args.out, result)
+        save_result(args.out, {**result, "command": _bench_command()})
+    return 0
+
+
+def _run_bench_train_step(args: argparse.Namespace) -> int:
+    from dkdpose.config import load_config
+    from dkdpose.efficiency.bench import save_result
+    from dkdpose.efficiency.train_step import bench_train_step, format_train_step_table, parse_amps
+    from dkdpose.experiments.ablation import load_plan
+
+    if args.config is None:
+        raise InputError("--train-step needs --config (a run config, or an ablation config with --variant)")
+    if args.variant is None:
+        cfg = load_config(args.config, args.set)
+    else:
+        plan = load_plan(args.config, ".", args.set)  # the out folder only names init files, unused here
+        runs = {**plan.pretrain, **plan.variants}
+        if args.variant not in runs:
+            raise InputError(f"{args.config}: no run {args.variant!r} (runs: {', '.join(runs)})")
+        cfg = runs[args.variant].cfg
+    repeats = 5 if args.repeats is None else args.repeats  # a training step takes seconds
+    warmup = 1 if args.warmup is None else args.warmup
+    result = bench_train_step(cfg, parse_amps(args.amp), repeats, warmup, args.device, args.threads)
+    print(format_train_step_table(result))
+    if args.out:
+        save_result(args.out, {**result, "command": _bench_command()})
     return 0
 
 
@@ -485,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
 # command: (file outputs, folder outputs, inputs, dataset folders read), as argument names
 _OUTPUTS = {
     "score": (["out"], [], ["predictions"], ["root"]),
-    "bench": (["out"], [], [], []),
+    "bench": (["out"], [], ["config"], []),
     "plot-speed": (["out"], [], ["bench", "scores"], []),
     "predict": (["out", "json", "csv"], [], ["input", "weights"], ["input", "onnx_dir"]),
     "eval": ([], ["out"], ["weights"], ["root"]),
