@@ -321,7 +321,10 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _add_plot_speed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot-speed", help="speed vs accuracy plot (paper Fig. 4b) from bench and score JSON")
     p.add_argument("--bench", required=True, help="JSON of `dkdpose bench --latency --out`")
-    p.add_argument("--scores", required=True, nargs="+", metavar="NAME=FILE", help="model name=score JSON")
+    p.add_argument("--scores", required=True, nargs="+", metavar="NAME=FILE",
+                   help="model name (NAME:PRECISION for a bf16/int8 row)=score JSON")  # fmt: skip
+    p.add_argument("--latency-only", nargs="+", default=[], metavar="NAME",
+                   help="models with a bench row but no score, drawn on the time axis only")  # fmt: skip
     p.add_argument("--norm", default="person", choices=["person", "torso"], help="PCK normalization")
     p.add_argument("--out", required=True, help="PNG to write")
     p.set_defaults(func=_run_plot_speed)
@@ -330,10 +333,11 @@ def _add_plot_speed(sub: argparse._SubParsersAction) -> None:
 def _run_plot_speed(args: argparse.Namespace) -> int:
     from dkdpose.evaluation.plots import parse_named_files, plot_speed_accuracy, speed_accuracy_points
 
-    points = speed_accuracy_points(args.bench, parse_named_files(args.scores), args.norm)
-    plot_speed_accuracy(points, args.out, title=f"speed vs accuracy (PCK by {args.norm} size)")
+    points = speed_accuracy_points(args.bench, parse_named_files(args.scores), args.norm, args.latency_only)
+    plot_speed_accuracy(points, args.out, title=f"speed vs accuracy (PCK by {args.norm} size)",
+                        ylabel=f"Mean PCK@0.2, {args.norm} (%)")  # fmt: skip
     for name, ms, pck in points:
-        print(f"{name:16s} {ms:10.1f} ms {pck:6.1f} %")
+        print(f"{name:22s} {ms:10.1f} ms " + ("  (no score)" if pck is None else f"{pck:6.1f} %"))
     return 0
 
 

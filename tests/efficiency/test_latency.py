@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from dkdpose.cli import main
-from dkdpose.efficiency.latency import matmul_peak_gflops, model_input_size, time_call
+from dkdpose.efficiency.flops import model_flops
+from dkdpose.efficiency.latency import (
+    bench_latency,
+    matmul_peak_gflops,
+    model_input_size,
+    model_spec,
+    time_call,
+)
+from dkdpose.errors import InputError
 from dkdpose.models.build import build_model
 
 ISSUE_KEYS = {"name", "ms_per_frame_median", "ms_per_frame_p90", "fps_streams", "peak_mem_mb", "efficiency"}
@@ -76,3 +84,19 @@ def test_bad_latency_arguments_exit_2_with_one_line(args, words, tmp_path, capsy
     assert len(err.splitlines()) == 1 and err.startswith("dkdpose bench: error:"), err
     assert all(w in err for w in words), err
     assert not out.exists()
+
+
+def test_a_checkpoint_is_benched_as_its_recorded_architecture_and_size(tmp_path):
+    from tiny_models import tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "dkd.pt")
+    spec = model_spec(str(ckpt), size=256)
+    assert (spec.name, spec.size, spec.num_joints, spec.checkpoint) == ("dkd_r18", 64, 13, str(ckpt))
+    assert spec.kwargs["channels"] == 32 and "input_size" not in spec.kwargs
+    result = bench_latency([str(ckpt)], size=256, streams=1, repeats=1, warmup=0, stream_repeats=1, threads=1)
+    (row,) = result["models"]
+    assert row["name"] == "dkd_r18" and row["checkpoint"] == str(ckpt) and row["input"] == [64, 64]
+    default = model_flops("dkd_r18", 64)["gmacs_per_frame"]
+    assert 0 < row["gmacs_per_frame"] < default  # C = 32 of the checkpoint, not the default width
+    with pytest.raises(InputError, match="nothing.pt"):
+        model_spec(str(tmp_path / "nothing.pt"), 256)

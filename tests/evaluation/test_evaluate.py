@@ -340,6 +340,30 @@ def test_plot_speed_from_bench_and_score_files(penn_eval, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "lstm_pm" in err
 
 
+def test_plot_speed_takes_a_precision_per_point_and_latency_only_models(tmp_path, capsys):
+    row = {"ms_per_frame_p90": 1.0, "fps_streams": 1.0, "peak_mem_mb": None, "efficiency": 0.1}
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"models": [
+        {**row, "name": "dkd_r18", "precision": "fp32", "ms_per_frame_median": 40.0},
+        {**row, "name": "dkd_r18", "precision": "int8", "ms_per_frame_median": 15.0},
+        {**row, "name": "dkd_mobilenetv3", "precision": "int8", "ms_per_frame_median": 9.0}]}))  # fmt: skip
+    fp32, int8 = tmp_path / "fp32.json", tmp_path / "int8.json"
+    fp32.write_text(json.dumps({"person": {"groups": {"Mean": 91.0}}}))
+    int8.write_text(json.dumps({"person": {"groups": {"Mean": 90.5}}}))
+    png = tmp_path / "speed.png"
+    argv = ["plot-speed", "--bench", str(bench), "--scores", f"dkd_r18={fp32}", f"dkd_r18:int8={int8}",
+            "--latency-only", "dkd_mobilenetv3:int8", "--out", str(png)]  # fmt: skip
+    assert main(argv) == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out] == [["dkd_r18", "40.0"], ["dkd_r18:int8", "15.0"],
+                                                  ["dkd_mobilenetv3:int8", "9.0"]]  # fmt: skip
+    assert "91.0 %" in out[0] and "90.5 %" in out[1] and "(no score)" in out[2]
+    argv = ["plot-speed", "--bench", str(bench), "--scores", f"dkd_r18:bf16={fp32}", "--out", str(png)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "dkd_r18:bf16" in err and "dkd_r18:int8" in err  # names what the bench file has
+
+
 def test_pose_input_diagnostic_runs_on_dkd_and_is_refused_for_other_models(penn, tmp_path, capsys):
     out = tmp_path / "zero"
     args = ["--dataset", "penn_action", "--root", str(penn["root"])]

@@ -1,7 +1,7 @@
 """`dkdpose bench --latency`: per-frame latency of the streaming step, side by side in one process.
 
 What is measured, for each model (names as in `bench --flops`; lstm_pm at `variants.input_size_for`,
-368 for 256):
+368 for 256; or a checkpoint file: its architecture, options and training input size, `model_spec`):
 - **latency**: one `model.step` on one stream (B = 1) with the state carried from the previous step, as online
   inference runs it. After `warmup` rounds, `repeats` rounds in which the models take turns (round-robin), so
   that a change of machine load or clock hits every model alike and the ratios stay fair. Median and p90
@@ -47,6 +47,7 @@ from dkdpose.inference.precision import check_precision, prepare_model
 from dkdpose.inference.runners import OnnxStreamRunner
 from dkdpose.models.build import MODEL_NAMES, build_model, check_input_size
 from dkdpose.models.variants import input_size_for
+from dkdpose.models.weights import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,41 @@ def model_input_size(name: str, size: int) -> int:
     return input_size_for(name, size)
 
 
-def _build(name: str, size: int, device: torch.device, num_joints: int, precision: str = "fp32") -> nn.Module:
+@dataclass
+class ModelSpec:
+    """What one bench row builds: model `name` at `size` with `num_joints` and build options `kwargs`
+    (`build_model`'s defaults, or those recorded in `checkpoint`)."""
+
+    name: str
+    size: int
+    num_joints: int = 13
+    kwargs: dict = field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+def model_spec(entry: str, size: int, num_joints: int = 13) -> ModelSpec:
+    """A model name (at `model_input_size(name, size)`, default options) or a checkpoint file (`.pt`: its
+    model, options, joints and training input size; random weights, as speed does not depend on them)."""
+    if entry in MODEL_NAMES:
+        return ModelSpec(entry, model_input_size(entry, size), num_joints)
+    if not entry.endswith(".pt"):
+        raise InputError(f"bench: unknown model {entry}; choose from {', '.join(MODEL_NAMES)} or a .pt file")
+    ckpt = load_checkpoint(entry)
+    kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k not in ("pretrained", "input_size")}
+    if "kernel_size" in kwargs:  # as `build_model_from_checkpoint`: older checkpoints had unsigned bases
+        kwargs.setdefault("kernel_signed", False)
+    ckpt_size = ckpt["model_kwargs"].get("input_size")
+    if not isinstance(ckpt_size, int):
+        raise InputError(f"{entry}: the checkpoint records no input size")
+    return ModelSpec(ckpt["model"], ckpt_size, int(ckpt["num_joints"]), kwargs, str(entry))
+
+
+def _build(spec: ModelSpec, device: torch.device, precision: str = "fp32") -> nn.Module:
     # P = ResNet-101 (the paper's initializer); it runs on the first frame only, so the step does not see it.
     with torch.random.fork_rng(devices=[]):  # the same weights at every precision, caller's RNG untouched
         torch.manual_seed(0)
-        model = build_model(name, num_joints, input_size=size).eval().to(device)
-    return prepare_model(model, precision, device, size)
+        model = build_model(spec.name, spec.num_joints, input_size=spec.size, **spec.kwargs)
+    return prepare_model(model.eval().to(device), precision, device, spec.size)
 
 
 def _frames(batch: int, size: int, device: torch.device, seed: int) -> Tensor:
@@ -159,16 +189,22 @@ def _reset_rss_peak() -> bool:
 
 
 def cpu_step_peak_mib(
-    name: str, size: int, streams: int, num_joints: int = 13, precision: str = "fp32"
+    name: str,
+    size: int,
+    streams: int,
+    num_joints: int = 13,
+    precision: str = "fp32",
+    kwargs: dict | None = None,
 ) -> float | None:
-    """Peak resident MiB of building `name` and running one B-stream step, in *this* process (see module doc).
+    """Peak resident MiB of building `name` (with build options `kwargs`) and running one B-stream step, in
+    *this* process (see module doc).
 
     Meant to run in a fresh process (`_cpu_peak_in_subprocess`); None where /proc is unavailable.
     """
     gc.collect()
     before = _proc_status_kib("VmRSS")
     device = torch.device("cpu")
-    model = _build(name, size, device, num_joints, precision)
+    model = _build(ModelSpec(name, size, num_joints, kwargs or {}), device, precision)
     stream = _Stream(model, _frames(streams, size, device, seed=0))
     stream.start()
     reset = _reset_rss_peak()  # forget init_stream's peak (P, a larger network, runs only on frame 1)
@@ -182,7 +218,7 @@ def cpu_step_peak_mib(
 
 
 def _cpu_peak_in_subprocess(
-    name: str, size: int, streams: int, num_joints: int, threads: int, precision: str = "fp32"
+    spec: ModelSpec, streams: int, threads: int, precision: str = "fp32"
 ) -> float | None:
     """`cpu_step_peak_mib` in a fresh interpreter, so that no other model's memory is in its resident set."""
     code = (
@@ -190,7 +226,8 @@ def _cpu_peak_in_subprocess(
         f"torch.set_num_threads({int(threads)}); "
         "print(json.dumps(cpu_step_peak_mib(*json.loads(sys.argv[1]))))"
     )
-    args = json.dumps([name, size, streams, num_joints, precision])
+    args = json.dumps([spec.name, spec.size, streams, spec.num_joints, precision, spec.kwargs])
+    name = spec.name
     proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:  # e.g. out of memory: give no number rather than lose the whole benchmark
         log.warning(
@@ -215,10 +252,10 @@ def cuda_step_peak_mib(stream: _Stream, device: torch.device) -> float:
 
 
 def _check_args(models: list[str], size: int, streams: int, repeats: int, device: str) -> torch.device:
-    unknown = [m for m in models if m not in MODEL_NAMES]
+    unknown = [m for m in models if m not in MODEL_NAMES and not m.endswith(".pt")]
     if unknown:
         raise InputError(
-            f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}"
+            f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)} or a .pt"
         )
     if not models:
         raise InputError("bench --latency: --models names no model")
@@ -269,31 +306,30 @@ def bench_latency(
     torch.set_num_threads(threads or previous)
     try:
         with torch.no_grad():
-            rows = [(n, p) for n in names for p in precisions]
-            return _measure(rows, size, streams, dev, repeats, warmup, stream_repeats, num_joints)
+            specs = [model_spec(n, size, num_joints) for n in names]
+            rows = [(spec, p) for spec in specs for p in precisions]
+            return _measure(rows, size, streams, dev, repeats, warmup, stream_repeats)
     finally:
         torch.set_num_threads(previous)  # a library call must not leave the process single-threaded
 
 
 def _measure(
-    names: list[tuple[str, str]],
+    names: list[tuple[ModelSpec, str]],
     size: int,
     streams: int,
     dev: torch.device,
     repeats: int,
     warmup: int,
     stream_repeats: int,
-    num_joints: int,
 ) -> dict:
     """The measurements of `bench_latency` for (model, precision) `names`, in its order: peak, latency,
     throughput, peak again, memory."""
     peak_start = matmul_peak_gflops(dev)
     single, multi = [], []
-    for i, (name, precision) in enumerate(names):
-        s = model_input_size(name, size)
-        model = _build(name, s, dev, num_joints, precision)
-        single.append(_Stream(model, _frames(1, s, dev, seed=i)))
-        multi.append(_Stream(model, _frames(streams, s, dev, seed=100 + i)))
+    for i, (spec, precision) in enumerate(names):
+        model = _build(spec, dev, precision)
+        single.append(_Stream(model, _frames(1, spec.size, dev, seed=i)))
+        multi.append(_Stream(model, _frames(streams, spec.size, dev, seed=100 + i)))
     for st in single + multi:
         st.start()
     _round_robin(single, warmup, dev, record=False, desc="warm-up")
@@ -303,8 +339,8 @@ def _measure(
     peak_end = matmul_peak_gflops(dev)
     peak = max(peak_start, peak_end)
     rows = [
-        _model_row(name, precision, size, streams, one, many, dev, peak, num_joints)
-        for (name, precision), one, many in zip(names, single, multi, strict=True)
+        _model_row(spec, precision, streams, one, many, dev, peak)
+        for (spec, precision), one, many in zip(names, single, multi, strict=True)
     ]
     return {
         "device": describe_device(dev),
@@ -320,27 +356,19 @@ def _measure(
 
 
 def _model_row(
-    name: str,
-    precision: str,
-    size: int,
-    streams: int,
-    one: _Stream,
-    many: _Stream,
-    dev: torch.device,
-    peak: float,
-    k: int,
+    spec: ModelSpec, precision: str, streams: int, one: _Stream, many: _Stream, dev: torch.device, peak: float
 ) -> dict:
-    s = model_input_size(name, size)
+    name, s = spec.name, spec.size
     ms = np.array(one.times) * 1e3
     median = float(np.median(ms))
-    gmacs = model_flops(name, s, k)["gmacs_per_frame"]
+    gmacs = model_flops(name, s, spec.num_joints, **spec.kwargs)["gmacs_per_frame"]
     achieved_gflops = 2.0 * gmacs / (median / 1e3)  # FLOPs = 2 x MACs, as the matmul peak counts them
     if dev.type == "cuda":
         mem = cuda_step_peak_mib(many, dev)
     elif precision == "int8":
         mem = None  # ONNX Runtime's memory: not measured (module doc)
     else:
-        mem = _cpu_peak_in_subprocess(name, s, streams, k, torch.get_num_threads(), precision)
+        mem = _cpu_peak_in_subprocess(spec, streams, torch.get_num_threads(), precision)
     log.debug("%s: median %.1f ms, %.2f GMACs, %.1f GFLOP/s", name, median, gmacs, achieved_gflops)
     return {
         "name": name,
@@ -352,6 +380,7 @@ def _model_row(
         "efficiency": round(achieved_gflops / peak, 4),
         "input": [s, s],
         "gmacs_per_frame": gmacs,
+        "checkpoint": spec.checkpoint,
     }
 
 

@@ -5,8 +5,8 @@ Drawn with matplotlib's Agg backend (no display needed) and written atomically a
 - `plot_pck_curves`: from a score dict's "curves" (`metrics.PCKAccumulator.curves`), one line per
   joint group and a thick one for their Mean, PCK (%) against alpha.
 - `plot_speed_accuracy`: from a `dkdpose bench --latency` JSON and score JSONs (`dkdpose eval` or
-  `dkdpose score` output, or the Sub-JHMDB `score_mean.json`): one point per model, median ms per frame
-  against the Mean PCK.
+  `dkdpose score` output, or the Sub-JHMDB `score_mean.json`): one point per model (and precision), median
+  ms per frame against the Mean PCK; models with a latency but no score on a strip below.
 """
 
 from __future__ import annotations
@@ -59,23 +59,45 @@ def _read_json(path: str | Path, what: str) -> dict:
     return read_json(path, f"{what} file", dict)
 
 
-def speed_accuracy_points(
-    bench_path: str | Path, scores: dict[str, str | Path], norm: str = "person"
-) -> list[tuple[str, float, float]]:
-    """(name, median ms per frame, Mean PCK %) for every model in `scores` {model name: score JSON path}.
+def _bench_latencies(bench_path: str | Path) -> dict[tuple[str, str], float]:
+    """{(model name, precision): median ms per frame} of a bench JSON (rows without precision: fp32)."""
+    latency: dict[tuple[str, str], float] = {}
+    for m in _read_json(bench_path, "bench").get("models", []):
+        if not isinstance(m, dict) or m.get("ms_per_frame_median") is None:
+            continue
+        key = (str(m.get("name")), str(m.get("precision", "fp32")))
+        if key in latency:
+            raise InputError(f"{bench_path}: two rows for {key[0]} at {key[1]}; bench them in separate files")
+        latency[key] = float(m["ms_per_frame_median"])
+    return latency
 
-    The model name must appear in the bench JSON's "models"; otherwise InputError naming both.
+
+def _latency_of(label: str, latency: dict[tuple[str, str], float], bench_path: str | Path) -> float:
+    """The bench latency of `label`, "NAME" (fp32) or "NAME:PRECISION"; InputError naming what it has."""
+    name, _, precision = label.partition(":")
+    key = (name, precision or "fp32")
+    if key not in latency:
+        has = ", ".join(f"{n}:{p}" for n, p in latency)
+        raise InputError(f"{bench_path}: no latency for model {label!r} (has: {has})")
+    return latency[key]
+
+
+def speed_accuracy_points(
+    bench_path: str | Path,
+    scores: dict[str, str | Path],
+    norm: str = "person",
+    latency_only: list[str] | None = None,
+) -> list[tuple[str, float, float | None]]:
+    """(label, median ms per frame, Mean PCK %) for every label in `scores` {label: score JSON path}, then
+    (label, ms, None) for every label in `latency_only` (models with a latency but no trained weights).
+
+    A label is a model name of the bench JSON, with ":PRECISION" for a row of another precision than fp32
+    (`dkd_r18:int8`); a label the bench file lacks is an InputError naming both.
     """
-    bench = _read_json(bench_path, "bench")
-    latency = {
-        m.get("name"): m.get("ms_per_frame_median") for m in bench.get("models", []) if isinstance(m, dict)
-    }
-    points = []
-    for name, score_path in scores.items():
-        if latency.get(name) is None:
-            raise InputError(
-                f"{bench_path}: no latency for model {name!r} (has: {', '.join(map(str, latency))})"
-            )
+    latency = _bench_latencies(bench_path)
+    points: list[tuple[str, float, float | None]] = []
+    for label, score_path in scores.items():
+        ms = _latency_of(label, latency, bench_path)
         score = _read_json(score_path, "score")
         try:
             pck = score[norm]["groups"]["Mean"]
@@ -83,19 +105,39 @@ def speed_accuracy_points(
             raise InputError(f"{score_path}: not a score file (no {norm}.groups.Mean)") from None
         if pck is None:
             raise InputError(f"{score_path}: Mean PCK ({norm}) is null: nothing was counted")
-        points.append((name, float(latency[name]), float(pck)))
+        points.append((label, ms, float(pck)))
+    points += [(label, _latency_of(label, latency, bench_path), None) for label in latency_only or []]
     return points
 
 
-def plot_speed_accuracy(points: list[tuple[str, float, float]], path: str | Path, title: str = "") -> None:
-    """Scatter of (name, ms per frame, PCK %) points with their names, the paper's Fig. 4b layout -> PNG."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, ms, pck in points:
+def plot_speed_accuracy(
+    points: list[tuple[str, float, float | None]], path: str | Path, title: str = "", ylabel: str = "PCK (%)"
+) -> None:
+    """Scatter of (label, ms per frame, PCK %) points with their labels, the paper's Fig. 4b layout -> PNG.
+
+    Points without a PCK (None) go on a strip below the scatter, on the same time axis ("latency only").
+    """
+    scored = [p for p in points if p[2] is not None]
+    timed = [p for p in points if p[2] is None]
+    rows = 2 if timed else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(6.5, 4.5 + 1.0 * (rows - 1)), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [4, 1][:rows]})  # fmt: skip
+    ax = axes[0][0]
+    for label, ms, pck in scored:
         ax.scatter([ms], [pck], s=40)
-        ax.annotate(name, (ms, pck), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set(xlabel="time per frame (ms, median)", ylabel="PCK (%)")
+        ax.annotate(label, (ms, pck), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(ylabel=ylabel)
     ax.set_title(title or "speed vs accuracy")
     ax.grid(alpha=0.3)
+    if timed:
+        strip = axes[1][0]
+        for i, (label, ms, _) in enumerate(timed):
+            strip.scatter([ms], [0], marker="x", s=40, color="gray")
+            offset = (4, 6 - 14 * (i % 2))  # alternate above / below: neighbours' labels do not overlap
+            strip.annotate(label, (ms, 0), textcoords="offset points", xytext=offset, fontsize=7)
+        strip.set(yticks=[], ylim=(-1, 1), ylabel="latency\nonly")
+        strip.grid(alpha=0.3, axis="x")
+    axes[-1][0].set(xlabel="time per frame (ms, median)")
     _save(fig, path)
 
 
