@@ -118,10 +118,10 @@ def plot_speed_accuracy(
     Points without a PCK (None) go on a strip below the scatter, on the same time axis ("latency only").
     """
     scored = [p for p in points if p[2] is not None]
-    timed = [p for p in points if p[2] is None]
+    timed = sorted((p for p in points if p[2] is None), key=lambda p: p[1])  # left to right
     rows = 2 if timed else 1
     fig, axes = plt.subplots(rows, 1, figsize=(6.5, 4.5 + 1.0 * (rows - 1)), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [4, 1][:rows]})  # fmt: skip
+                             gridspec_kw={"height_ratios": [4, 1.5][:rows]})  # fmt: skip
     ax = axes[0][0]
     for label, ms, pck in scored:
         ax.scatter([ms], [pck], s=40)
@@ -133,7 +133,7 @@ def plot_speed_accuracy(
         strip = axes[1][0]
         for i, (label, ms, _) in enumerate(timed):
             strip.scatter([ms], [0], marker="x", s=40, color="gray")
-            offset = (4, 6 - 14 * (i % 2))  # alternate above / below: neighbours' labels do not overlap
+            offset = (4, (8, -14, 20, -26)[i % 4])  # four label heights: neighbours do not overlap
             strip.annotate(label, (ms, 0), textcoords="offset points", xytext=offset, fontsize=7)
         strip.set(yticks=[], ylim=(-1, 1), ylabel="latency\nonly")
         strip.grid(alpha=0.3, axis="x")
