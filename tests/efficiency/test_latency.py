@@ -86,6 +86,7 @@ def test_bad_latency_arguments_exit_2_with_one_line(args, words, tmp_path, capsy
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_benched_as_its_recorded_architecture_and_size(tmp_path):
     from tiny_models import tiny_checkpoint
 

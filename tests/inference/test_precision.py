@@ -39,6 +39,7 @@ def int8_export(tmp_path_factory) -> dict:
     return {"dir": d, "ckpt": ckpt, "video": video, "onnx": d / "onnx"}
 
 
+@pytest.mark.slow
 def test_bf16_runs_the_model_under_autocast_in_channels_last_and_returns_float32(int8_export):
     frames = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     model, _, _ = load_pose_model(int8_export["ckpt"])
@@ -55,6 +56,7 @@ def test_bf16_runs_the_model_under_autocast_in_channels_last_and_returns_float32
     assert 0 < _relative_error(heat, want) < 0.1 and _relative_error(step, want_step) < 0.1
 
 
+@pytest.mark.slow
 def test_int8_export_writes_a_qdq_graph_with_per_channel_weights(int8_export):
     import onnx
 
@@ -73,6 +75,7 @@ def test_int8_export_writes_a_qdq_graph_with_per_channel_weights(int8_export):
     assert zero_points and all(z.data_type == onnx.TensorProto.UINT8 for z in zero_points)  # unsigned
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 3])
 def test_int8_step_stays_close_to_pytorch_at_any_batch(int8_export, batch):
     model, _, _ = load_pose_model(int8_export["ckpt"])
@@ -89,6 +92,7 @@ def test_int8_step_stays_close_to_pytorch_at_any_batch(int8_export, batch):
     assert 0 < _relative_error(heat, want) and corr > 0.97, corr  # random weights: quantization noise shows
 
 
+@pytest.mark.slow
 def test_predict_at_every_precision_and_its_refusals(int8_export, capsys):
     e = int8_export
     frames = len(predict(e["video"], e["ckpt"], progress=False)["people"][0]["keypoints"])
@@ -111,6 +115,7 @@ def test_predict_at_every_precision_and_its_refusals(int8_export, capsys):
         main(["predict", *video, "--precision", "fp16"])
 
 
+@pytest.mark.slow
 def test_an_export_without_int8_is_refused_for_int8(tmp_path, capsys):
     ckpt = tiny_checkpoint(tmp_path / "dkd.pt")
     assert main(["export", "--weights", str(ckpt), "--out", str(tmp_path / "onnx")]) == 0
@@ -120,6 +125,7 @@ def test_an_export_without_int8_is_refused_for_int8(tmp_path, capsys):
     assert "--int8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_eval_records_its_precision(tmp_path, capsys):
     write_fake_penn_action(tmp_path / "root")
     ckpt = tiny_checkpoint(tmp_path / "penn.pt")
@@ -131,6 +137,7 @@ def test_eval_records_its_precision(tmp_path, capsys):
     assert "precision bf16" in (tmp_path / "bf16" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_bench_latency_measures_each_precision_in_one_run():
     result = bench_latency(
         ["baseline_r18"], size=32, streams=2, repeats=1, warmup=0, stream_repeats=1, threads=1,
