@@ -155,8 +155,10 @@ def parse_named_files(specs: list[str]) -> dict[str, str]:
 def plot_learning_curves(curves: dict[str, dict], path: str | Path, title: str = "") -> None:
     """Validation torso PCK against training step, one line per run: curves {name: {"steps", "val_torso"}}."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, c in curves.items():
-        ax.plot(c["steps"], c["val_torso"], marker="o", markersize=3, linewidth=1.5, label=name)
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: tab10 repeats after 10 runs
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c["steps"], c["val_torso"], marker="o", markersize=3, linewidth=1.5, label=name,
+                color=colours[i % len(colours)])  # fmt: skip
     ax.set(xlabel="training step", ylabel="validation torso PCK@0.2 (%)")
     ax.set_title(title or "Learning curves")
     ax.grid(alpha=0.3)
