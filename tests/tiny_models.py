@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -85,3 +86,22 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path
         writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+# --- CUDA tests (tools/gpu_check.sh runs them on a GPU machine) ---------------------------------------------
+
+CUDA_ONLY = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def cuda_model(name: str = "dkd_r18") -> nn.Module:
+    """A seeded small model (ResNet-18 P, C = 32) of `name` on the GPU."""
+    torch.manual_seed(0)
+    return build_model(name, K, initializer="resnet18", channels=32).cuda()
+
+
+def cuda_clip(batch: int = 2, frames: int = 3) -> torch.Tensor:
+    """A seeded random clip (batch, frames, 3, 64, 64) on the GPU."""
+    return torch.randn(batch, frames, 3, 64, 64, generator=torch.Generator().manual_seed(1)).cuda()

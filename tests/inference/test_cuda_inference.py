@@ -6,32 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from tiny_models import CUDA_ONLY, cuda_clip, cuda_model
 
 from dkdpose.inference.onnx_graphs import _export_graph, _Step
 from dkdpose.inference.precision import prepare_model
-from dkdpose.models.build import build_model
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-]
-K = 13
-SMALL = dict(initializer="resnet18", channels=32)
-
-
-def _model(name: str = "dkd_r18") -> nn.Module:
-    torch.manual_seed(0)
-    return build_model(name, K, **SMALL).cuda()
-
-
-def _clip(batch: int = 2, frames: int = 3) -> torch.Tensor:
-    return torch.randn(batch, frames, 3, 64, 64, generator=torch.Generator().manual_seed(1)).cuda()
+pytestmark = CUDA_ONLY
 
 
 def test_channels_last_step_equals_the_contiguous_one():
-    model = _model().eval()
-    frames = _clip(2, 2)
+    model = cuda_model().eval()
+    frames = cuda_clip(2, 2)
     with torch.no_grad():
         heat, state = model.init_stream(frames[:, 0])
         want, _ = model.step(frames[:, 1], state)
@@ -41,11 +26,11 @@ def test_channels_last_step_equals_the_contiguous_one():
 
 
 def test_bf16_inference_stays_close_to_fp32():
-    model = _model().eval()
-    frames = _clip(2, 2)
+    model = cuda_model().eval()
+    frames = cuda_clip(2, 2)
     with torch.no_grad():
         want, state = model.init_stream(frames[:, 0])
-        bf16 = prepare_model(_model().eval(), "bf16", "cuda", 64)
+        bf16 = prepare_model(cuda_model().eval(), "bf16", "cuda", 64)
         got, _ = bf16.init_stream(frames[:, 0])
     assert got.dtype == torch.float32
     assert float((got - want).abs().max() / want.abs().max()) < 0.05
@@ -54,8 +39,8 @@ def test_bf16_inference_stays_close_to_fp32():
 def test_export_from_a_cuda_model_matches_onnxruntime(tmp_path):
     """The step traced on the GPU (dynamic batch), run by ONNX Runtime on the CPU at batch 3."""
     ort = pytest.importorskip("onnxruntime")
-    model = _model().eval()
-    frames = _clip(3, 2)
+    model = cuda_model().eval()
+    frames = cuda_clip(3, 2)
     with torch.no_grad():
         _, state = model.init_stream(frames[:, 0])
         want, (want_next,) = model.step(frames[:, 1], state)

@@ -9,31 +9,16 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
+from tiny_models import CUDA_ONLY, cuda_clip, cuda_model
 from torch import nn
 
-from dkdpose.models.build import build_model
-
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-]
-K = 13
-SMALL = dict(initializer="resnet18", channels=32)
-
-
-def _model(name: str = "dkd_r18") -> nn.Module:
-    torch.manual_seed(0)
-    return build_model(name, K, **SMALL).cuda()
-
-
-def _clip(batch: int = 2, frames: int = 3) -> torch.Tensor:
-    return torch.randn(batch, frames, 3, 64, 64, generator=torch.Generator().manual_seed(1)).cuda()
+pytestmark = CUDA_ONLY
 
 
 def _train_step(model: nn.Module, dtype: torch.dtype, scaler: torch.amp.GradScaler | None) -> float:
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-4)
     with torch.autocast("cuda", dtype=dtype):
-        loss = model(_clip()).float().square().mean()
+        loss = model(cuda_clip()).float().square().mean()
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -47,7 +32,7 @@ def _train_step(model: nn.Module, dtype: torch.dtype, scaler: torch.amp.GradScal
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("name", ["dkd_r18", "dkd_smallcpm", "dkd_mobilenetv3"])
 def test_amp_training_step_gives_finite_loss_and_gradients(name, dtype):
-    model = _model(name).train()
+    model = cuda_model(name).train()
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     loss = _train_step(model, dtype, scaler)
     assert np.isfinite(loss)
@@ -65,8 +50,8 @@ def test_one_process_nccl_ddp_step():
     dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{_free_port()}", world_size=1, rank=0)
     try:
         device = torch.cuda.current_device()
-        model = nn.parallel.DistributedDataParallel(_model().train(), device_ids=[device])
-        loss = model(_clip()).square().mean()
+        model = nn.parallel.DistributedDataParallel(cuda_model().train(), device_ids=[device])
+        loss = model(cuda_clip()).square().mean()
         loss.backward()
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     finally:
