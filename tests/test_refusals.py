@@ -240,6 +240,7 @@ TRAIN_CASES = {
     "negative val_videos": (["--set", "data.val_videos=-1"], "data.val_videos"),
     "negative steps_per_epoch": (["--set", "train.steps_per_epoch=-1"], "train.steps_per_epoch"),
     "lr_factor 0": (["--set", "train.lr_factor=0"], "train.lr_factor"),
+    "distill_input banana": (["--set", "model.distill_input=banana"], "model.distill_input"),
     "resume from weights only": (["--out", "{w}/run_weights_only", "--resume"], "no training state"),
     "resume with another config": (["--out", "{w}/run_other", "--resume", "--set", "train.lr=0.1"],
                                    "train.lr differ"),  # fmt: skip
@@ -268,6 +269,25 @@ def test_train_refusals(case: str, train_world: Path, capsys) -> None:
     w = train_world
     args = _with_defaults(extra, w, {"--config": f"{w}/train.yaml", "--out": f"{w}/run_new"})
     assert_refused(["train", *args], w, capsys, fragment)
+
+
+DIAGNOSE_CASES = {
+    "out is the weights": (["--out", "{w}/ckpt.pt"], "not a folder"),
+    "out inside the dataset": (["--out", "{w}/penn/diag"], "inside the dataset folder"),
+    "NaN weights": (["--weights", "{w}/nan.pt"], "NaN"),
+    "missing weights": (["--weights", "{w}/absent.pt"], "absent.pt"),
+    "negative probe steps": (["--probe-steps", "-1"], "--probe-steps"),
+    "no validation videos": (["--split", "val"], "no validation videos"),
+}
+
+
+@pytest.mark.parametrize("case", DIAGNOSE_CASES)
+def test_diagnose_refusals(case: str, train_world: Path, capsys) -> None:
+    extra, fragment = DIAGNOSE_CASES[case]
+    w = train_world
+    defaults = {"--config": f"{w}/train.yaml", "--weights": f"{w}/ckpt.pt", "--split": "test",
+                "--probe-steps": "0", "--out": f"{w}/diag"}  # fmt: skip
+    assert_refused(["diagnose", *_with_defaults(extra, w, defaults)], w, capsys, fragment)
 
 
 # --- synth ----------------------------------------------------------------------------------------------

@@ -68,25 +68,16 @@ def test_score_penn_by_hand(penn):
     assert set(sc["per_video"]) == {"0002", "0004"}
 
 
+def _score_penn(root, preds, *extra: str) -> int:
+    """`dkdpose score` of a Penn Action predictions file, with extra arguments."""
+    args = ["--dataset", "penn_action", "--root", str(root), "--predictions", str(preds), *extra]
+    return main(["score", *args])
+
+
 def test_cli_writes_json_and_prints_the_table(penn, tmp_path, capsys):
     root, preds = penn
     out = tmp_path / "scores" / "penn.json"
-    assert (
-        main(
-            [
-                "score",
-                "--dataset",
-                "penn_action",
-                "--root",
-                str(root),
-                "--predictions",
-                str(preds),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert _score_penn(root, preds, "--out", str(out)) == 0
     printed = capsys.readouterr().out
     assert HEADER in printed
     lines = printed.splitlines()
@@ -109,22 +100,7 @@ def test_cli_writes_json_and_prints_the_table(penn, tmp_path, capsys):
 
 def test_cli_prints_json_without_out_and_honours_alpha(penn, capsys):
     root, preds = penn
-    assert (
-        main(
-            [
-                "score",
-                "--dataset",
-                "penn_action",
-                "--root",
-                str(root),
-                "--predictions",
-                str(preds),
-                "--alpha",
-                "0.05",
-            ]
-        )
-        == 0
-    )
+    assert _score_penn(root, preds, "--alpha", "0.05") == 0
     printed = capsys.readouterr().out
     sc = json.loads(printed[printed.index("{") :])
     assert sc["alpha"] == 0.05 and "PCK@0.05" in printed

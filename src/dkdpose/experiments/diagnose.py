@@ -32,7 +32,7 @@ from dkdpose.data.clips import ClipDataset
 from dkdpose.data.readers import read_records
 from dkdpose.errors import InputError
 from dkdpose.evaluation.metrics import counted_joints, joint_distances, pck_hits, torso_sizes
-from dkdpose.io import write_json, write_text
+from dkdpose.io import check_output, write_json, write_text
 from dkdpose.models.build import build_model_from_checkpoint
 from dkdpose.models.dkd import DKD, DKDConvLSTM, set_pose_input
 from dkdpose.models.weights import load_checkpoint
@@ -175,6 +175,8 @@ def diagnose_model(model: nn.Module, clips: ClipDataset, probe_sets: tuple, prob
 def diagnose(cfg: RunConfig, weights: list[Path], out: Path, split: str = "val", probe_steps: int = 300,
              threads: int | None = None, probe_stride: int = 8) -> dict:  # fmt: skip
     """Diagnose every checkpoint in `weights` on the same clips; writes diagnostics.json / .md to `out`."""
+    # the dataset root comes from the config: the CLI's output guard cannot see it
+    check_output(out, weights, [cfg.data.root or None], folder=True, what="--out")
     if threads:
         torch.set_num_threads(threads)
     train_recs, recs = diagnosed_records(cfg, split)
