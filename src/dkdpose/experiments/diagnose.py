@@ -36,7 +36,7 @@ from dkdpose.io import check_output, write_json, write_text
 from dkdpose.models.build import build_model_from_checkpoint
 from dkdpose.models.dkd import DKD, DKDConvLSTM, set_pose_input
 from dkdpose.models.weights import load_checkpoint
-from dkdpose.skeleton import JointSet, get_joint_set
+from dkdpose.skeleton import JointSet
 from dkdpose.training.loaders import load_train_records, split_train_val
 
 
@@ -114,7 +114,7 @@ def centre_bias(out: Outputs, joint_set: JointSet, input_size: int) -> dict[str,
 
 
 @torch.no_grad()
-def _features(encoder: nn.Module, ds: ClipDataset) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _features(encoder: nn.Module, ds: ClipDataset) -> tuple[Tensor, ...]:
     """F on every one-frame item: features (N, C, h, w), targets (N, K, h, w), weights (N, K), joints, vis."""
     feats, heat, weight, joints, vis = [], [], [], [], []
     for b in _batches(ds, 16):
@@ -187,7 +187,7 @@ def diagnose(cfg: RunConfig, weights: list[Path], out: Path, split: str = "val",
                "probe_steps": probe_steps, "models": {}}  # fmt: skip
     for path in weights:
         model = build_model_from_checkpoint(load_checkpoint(path)).eval()
-        if get_joint_set(clips.joint_set.name).num_joints != model.num_joints:
+        if clips.joint_set.num_joints != model.num_joints:
             names = clips.joint_set.name
             raise InputError(f"{path}: a model of {model.num_joints} joints for a {names} config")
         results["models"][str(path)] = diagnose_model(model, clips, probe_sets, probe_steps)
