@@ -131,6 +131,27 @@ def test_unknown_variant_or_key_is_refused(ran, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # refused before anything is trained
 
 
+def test_a_variant_can_start_from_an_earlier_variant(ran, tmp_path, capsys):
+    cfg = yaml.safe_load(ran["config"].read_text())
+    spec = {"init_initializer": "baseline_r18", "init_encoder": "r18", "set": {"model.name": "dkd_r18",
+            "train.batch_size": 2, "train.variant": "no_tat"}}  # fmt: skip
+    cfg["variants"]["dkd_from_baseline"] = spec
+    path = tmp_path / "chained.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    plan = load_plan(path, ran["out"])
+    run = plan.variants["dkd_from_baseline"]
+    assert run.cfg.model.init_initializer == str(ran["out"] / "baseline_r18/train/last.pt")
+    assert run.cfg.model.init_encoder == str(ran["out"] / "pretrain_r18/last.pt")
+    res = run_ablation(path, ran["out"], only=["dkd_from_baseline"], results_dir=tmp_path / "res", threads=1)
+    assert "dkd_from_baseline" in res["variants"]
+    # a variant may only start from one listed before it (which is trained first)
+    cfg["variants"] = {"first": {**spec, "init_initializer": "dkd_r18"}, **cfg["variants"]}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["ablation", "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "neither a pretrain run nor a variant listed before it" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_shipped_config_puts_every_variant_on_the_same_footing(tmp_path):
     plan = load_plan(ROOT / "configs/ablation_synthetic_small.yaml", tmp_path)
     runs = select(plan, None)

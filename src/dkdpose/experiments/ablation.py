@@ -10,8 +10,9 @@ The config format (flat; the only composition is "common overrides, then the run
     pretrain:          {run name: {section.key: value, ...}}   single-frame stage-1 runs, trained once, shared
     variants:
       <variant name>:
-        init_initializer: <pretrain run>   optional: P (or the whole baseline) starts from its last.pt
-        init_encoder: <pretrain run>       optional: F (and the no_pkd classifier) starts from its last.pt
+        init_initializer: <run>   optional: P (or the whole baseline) starts from that run's last.pt
+        init_encoder: <run>       optional: F (and the no_pkd classifier) starts from that run's last.pt
+      (<run>: a pretrain run, or a variant listed earlier in the file, which is then trained first)
         set: {section.key: value, ...}
 
 `section.key` are the keys of `dkdpose.config` (as for `dkdpose train --set`); caller overrides (`--set`)
@@ -74,7 +75,7 @@ class Run:
     name: str
     folder: Path
     cfg: RunConfig
-    inits: dict[str, str] = field(default_factory=dict)  # config key (init_encoder ...) -> pretrain run name
+    inits: dict[str, str] = field(default_factory=dict)  # config key (init_encoder ...) -> run name
 
 
 @dataclass
@@ -139,7 +140,20 @@ def _read_yaml(path: Path) -> dict:
     return d
 
 
-def _variant_run(path: Path, name: str, spec: dict, d: dict, extra: dict, out: Path) -> Run:
+def _init_path(out: Path, run: str, d: dict, earlier: list[str], where: str, key: str) -> str:
+    """The last.pt a variant starts from: of a pretrain run, or of a variant listed before it."""
+    if run in (d.get("pretrain") or {}):
+        return str(out / f"pretrain_{run}" / "last.pt")
+    if run in earlier:
+        return str(out / run / "train" / "last.pt")
+    raise InputError(
+        f"{where}: {key} names {run!r}, which is neither a pretrain run nor a variant listed before it"
+    )
+
+
+def _variant_run(
+    path: Path, name: str, spec: dict, d: dict, extra: dict, out: Path, earlier: list[str]
+) -> Run:
     where = f"{path}: variants.{name}"
     if not isinstance(spec, dict):
         raise InputError(f"{where}: expected a mapping with {', '.join(VARIANT_KEYS)}")
@@ -149,10 +163,7 @@ def _variant_run(path: Path, name: str, spec: dict, d: dict, extra: dict, out: P
             f"{where}: unknown key(s) {', '.join(sorted(unknown))} (keys: {', '.join(VARIANT_KEYS)})"
         )
     inits = {k: spec[k] for k in ("init_initializer", "init_encoder") if spec.get(k)}
-    for key, run in inits.items():
-        if run not in (d.get("pretrain") or {}):
-            raise InputError(f"{where}: {key} names {run!r}, which is not a pretrain run")
-    init_paths = {f"model.{k}": str(out / f"pretrain_{r}" / "last.pt") for k, r in inits.items()}
+    init_paths = {f"model.{k}": _init_path(out, r, d, earlier, where, k) for k, r in inits.items()}
     cfg = _run_config([d.get("common") or {}, spec.get("set") or {}, init_paths, extra], where)
     return Run(name, out / name / "train", cfg, inits)
 
@@ -174,7 +185,9 @@ def load_plan(
         pretrain[name] = Run(name, out / f"pretrain_{name}", cfg)
     if not isinstance(d["variants"], dict):
         raise InputError(f"{path}: variants must be a mapping of name -> spec")
-    variants = {n: _variant_run(path, n, s, d, extra, out) for n, s in d["variants"].items()}
+    variants: dict[str, Run] = {}
+    for n, s in d["variants"].items():
+        variants[n] = _variant_run(path, n, s, d, extra, out, list(variants))
     return AblationPlan(path, pretrain, variants)
 
 
@@ -388,6 +401,9 @@ def run_ablation(
         if name in needed:
             train_run(plan.pretrain[name])
     for run in chosen:
+        for dep in run.inits.values():
+            if dep in plan.variants:  # a variant started from an earlier one: train that first (cached)
+                train_run(plan.variants[dep])
         weights = train_run(run)
         evaluate_run(run, weights, run.folder.parent / "eval")
         if uses_pose_input(run.cfg):
