@@ -48,7 +48,12 @@ def test_export_writes_checked_graphs_and_a_description(exported):
     assert [i["name"] for i in step["inputs"]] == ["frame", "state_0"]
     assert meta["max_abs_diff_vs_torch"] < 1e-3
     for name in ("first_frame.onnx", "step.onnx"):
-        onnx.checker.check_model(onnx.load(str(onnx_dir / name)))
+        graph = onnx.load(str(onnx_dir / name))
+        onnx.checker.check_model(graph)
+        # the deconv heads are exported as sub-pixel convs (int8-friendly), the matching as one MatMul
+        ops = {node.op_type for node in graph.graph.node}
+        assert "ConvTranspose" not in ops and "DepthToSpace" in ops
+    assert "MatMul" in {node.op_type for node in onnx.load(str(onnx_dir / "step.onnx")).graph.node}
 
 
 def test_onnxruntime_keypoints_agree_with_pytorch_within_half_a_pixel(exported):

@@ -22,6 +22,7 @@ from dkdpose.models.matching import (
     dynamic_depthwise_conv,
     grouped_depthwise_conv,
     shifted_depthwise_conv,
+    tap_matmul_matching,
 )
 
 K = 13
@@ -163,6 +164,13 @@ def test_shifted_dynamic_conv_equals_the_grouped_one(batch):
     want = grouped_depthwise_conv(x, kernels)
     torch.testing.assert_close(shifted_depthwise_conv(x, kernels), want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(want, _per_sample_reference(x, kernels))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_tap_matmul_matching_equals_the_depthwise_conv_then_u(batch):
+    x, kernels, u = torch.randn(batch, 5, 9, 11), torch.randn(batch, 5, 3, 3), torch.randn(4, 5, 1, 1)
+    want = F.conv2d(_per_sample_reference(x, kernels), u)
+    torch.testing.assert_close(tap_matmul_matching(x, kernels, u), want, rtol=1e-5, atol=1e-5)
 
 
 def test_matching_module_equals_the_per_sample_formula():

@@ -26,6 +26,7 @@ from dkdpose.inference.runners import (
     file_sha256,
     ort_session,
 )
+from dkdpose.inference.subpixel_deconv import with_subpixel_deconvs
 from dkdpose.io import enter_atomic, write_json
 from dkdpose.models.dkd import BaselinePose
 
@@ -100,17 +101,18 @@ def export_graphs(
     frame = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     heat, state = model.init_stream(frame)
     step_heat, step_state = model.step(frame, state)  # references first: nothing below may change them
+    graph_model = with_subpixel_deconvs(model)  # the deconv heads as int8-friendly convs (same outputs)
     state_names = [f"state_{i}" for i in range(len(state))]
     nxt_names = [f"next_{n}" for n in state_names]
     first = _export_checked(
-        _FirstFrame(model), (frame,), ["frame"], ["heatmaps", *state_names], (heat, *state),
+        _FirstFrame(graph_model), (frame,), ["frame"], ["heatmaps", *state_names], (heat, *state),
         out / FIRST_FRAME, stack,
     )  # fmt: skip
     graphs = {"first_frame": first[0], "step": None}
     diff, float_graph = first[1], first[2]
     if not isinstance(model, BaselinePose):  # a stateless single-frame model runs first_frame throughout
         step = _export_checked(
-            _Step(model), (frame, *state), ["frame", *state_names], ["heatmaps", *nxt_names],
+            _Step(graph_model), (frame, *state), ["frame", *state_names], ["heatmaps", *nxt_names],
             (step_heat, *step_state), out / STEP, stack,
         )  # fmt: skip
         graphs["step"] = step[0]

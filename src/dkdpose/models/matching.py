@@ -8,8 +8,13 @@ The per-sample convolution has two equal forms (`dynamic_depthwise_conv` picks o
   The fastest in PyTorch (one conv kernel call), but an ONNX Conv's group count is a constant of the graph,
   so an exported graph would only take the batch it was traced with.
 - `shifted_depthwise_conv`: the sum over the S x S kernel taps of (shifted input x per-sample tap weight),
-  elementwise ops that broadcast over any batch. Used when exporting to ONNX, so the graph takes any number
-  of people per call.
+  elementwise ops that broadcast over any batch (the reference for the export form below).
+
+When exporting to ONNX, `KernelMatching` uses a third form of U * (k' ⊛ x) with no shape constant of the
+batch, `tap_matmul_matching`: a spatial shift commutes with the 1x1 conv U, so the matching is one batched
+MatMul of the per-tap joint weights U·diag(k'_tap) (B, S*S*K, C) with x (B, C, h*w), then the sum of the
+S*S shifted (B, K, h, w) slices. The shifts then move K joint maps instead of C feature channels: at C = 256
+and K = 13 the graph runs several times faster in ONNX Runtime than the shifted form.
 """
 
 from __future__ import annotations
@@ -51,6 +56,27 @@ def shifted_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
     return out
 
 
+def tap_matmul_matching(x: Tensor, kernels: Tensor, joint_weight: Tensor) -> Tensor:
+    """U * (kernels ⊛_depthwise x) as one batched MatMul plus S*S shifted sums (the ONNX export form).
+
+    x (B, C, h, w), kernels (B, C, S, S), joint_weight: U's weight (K, C, 1, 1) -> (B, K, h, w), equal to
+    `U(dynamic_depthwise_conv(x, kernels))`. Every reshape infers the batch (-1): the graph takes any batch.
+    """
+    c, h, w = x.shape[1:]
+    s, k = kernels.shape[-1], joint_weight.shape[0]
+    taps = kernels.flatten(2).transpose(1, 2)  # (B, S*S, C)
+    per_tap = joint_weight.view(1, 1, k, c) * taps.unsqueeze(2)  # (B, S*S, K, C): U·diag(k'_tap)
+    maps = torch.matmul(per_tap.reshape(-1, s * s * k, c), x.reshape(-1, c, h * w))  # (B, S*S*K, h*w)
+    maps = F.pad(maps.reshape(-1, s * s * k, h, w), (s // 2, s // 2, s // 2, s // 2))
+    out = maps[:, :k, :h, :w]
+    for i in range(s):
+        for j in range(s):
+            if i or j:
+                tap = (i * s + j) * k
+                out = out + maps[:, tap : tap + k, i : i + h, j : j + w]
+    return out
+
+
 def grouped_depthwise_conv(x: Tensor, kernels: Tensor) -> Tensor:
     """`dynamic_depthwise_conv` as one grouped F.conv2d: x (B, C, h, w), kernels (B, C, S, S)."""
     b, c, h, w = x.shape
@@ -77,4 +103,6 @@ class KernelMatching(nn.Module):
         nn.init.constant_(self.bn.weight, BN_INIT_SCALE)
 
     def forward(self, features: Tensor, kernels: Tensor) -> Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return self.bn(tap_matmul_matching(self.V(features), kernels, self.U.weight))
         return self.bn(self.U(dynamic_depthwise_conv(self.V(features), kernels)))
