@@ -125,3 +125,9 @@ def test_normalize_uint8_and_float_agree():
     assert a.shape == (3, 5, 6) and a.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(normalize(np.full((1, 1, 3), 0.485, np.float32))[0], 0.0, atol=1e-6)
+    want = (img.astype(np.float64) / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(a, want.transpose(2, 0, 1), atol=1e-5)
+    assert a.flags["C_CONTIGUOUS"]
+    float_img = img.astype(np.float32) / 255
+    normalize(float_img)
+    assert np.array_equal(float_img, img.astype(np.float32) / 255)  # the caller's image is not modified

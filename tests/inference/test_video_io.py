@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
 from dkdpose.errors import InputError
-from dkdpose.inference.video_io import open_video
+from dkdpose.inference.video_io import open_video, read_ahead
 
 
 def _frames(n: int, w: int = 48, h: int = 32) -> list[np.ndarray]:
@@ -71,3 +73,32 @@ def test_a_frame_of_another_size_in_a_folder_is_refused(tmp_path):
         list(open_video(tmp_path))
     with pytest.raises(InputError, match="fps"):
         open_video(tmp_path, fps=0)
+
+
+def test_read_ahead_keeps_order_raises_in_order_and_stops_with_the_caller():
+    frames = (np.full((1, 1, 3), i) for i in range(7))
+    assert [int(f[0, 0, 0]) for f in read_ahead(frames, 2)] == list(range(7))
+
+    def failing():
+        yield np.zeros((1, 1, 3))
+        raise InputError("clip.mp4: frame 2 does not decode")
+
+    got = read_ahead(failing(), 2)
+    assert next(got).shape == (1, 1, 3)  # the frame before the error arrives first
+    with pytest.raises(InputError, match="frame 2 does not decode"):
+        next(got)
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield np.zeros((1, 1, 3))
+        finally:
+            closed.set()  # the reader's generator is closed (a capture would be released)
+
+    frames = read_ahead(endless(), 2)
+    next(frames)
+    frames.close()  # the caller stops early
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "dkdpose-read-ahead"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import signal
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 30.0  # for image folders and containers that report no frame rate
+READ_AHEAD = 2  # frames of a file or folder decoded in a background thread ahead of the one in hand
+_END = object()
 
 
 class VideoSource:
@@ -71,6 +74,8 @@ class VideoSource:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frames = self._iter_images() if self._images else self._iter_video()
+        if not self.is_live:  # a live source is read as it delivers frames, not ahead
+            frames = read_ahead(frames, READ_AHEAD)
         for frame in frames:
             if self.stop_requested:
                 return
@@ -106,6 +111,45 @@ class VideoSource:
         if decoded < self.num_frames:  # said once, in one line: the outputs cover the decoded frames only
             msg = "%s: the header promises %d frames but only %d decode (truncated?); the outputs cover %d"
             log.warning(msg, self.path, self.num_frames, decoded, decoded)
+
+
+def read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """`frames`, produced by a background thread up to `depth` frames ahead of the caller, so that decoding
+    overlaps the caller's work. An exception of the reader is raised here, in order; when the caller stops
+    early the thread closes `frames` and ends."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item) -> bool:  # False once the caller has stopped
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                if not offer(frame):
+                    return
+            offer(_END)
+        except BaseException as e:  # noqa: BLE001 (handed to the caller's thread)
+            offer(e)
+        finally:
+            frames.close()
+
+    worker = threading.Thread(target=work, name="dkdpose-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def open_video(path: str | Path, fps: float | None = None) -> VideoSource:
