@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -73,6 +74,21 @@ def test_int8_export_writes_a_qdq_graph_with_per_channel_weights(int8_export):
     assert any(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)  # a scale per output channel
     zero_points = [weights[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"]
     assert zero_points and all(z.data_type == onnx.TensorProto.UINT8 for z in zero_points)  # unsigned
+    # every convolution, the deconvolution heads' sub-pixel convs included, reads int8 weights
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert convs and all(n.op_type == "Conv" and n.input[1] in dequantized for n in convs)
+
+
+def test_quantization_holds_the_root_logger_at_warning(caplog):
+    from dkdpose.inference.quantize import _quiet_root_logger
+
+    with caplog.at_level(logging.INFO):
+        with _quiet_root_logger():  # onnxruntime.quantization logs per shared bias with logging.info
+            logging.info("Created a copy of bias input 'b' called 'b0'")
+            logging.warning("kept")
+        assert logging.getLogger().level == logging.INFO  # restored
+    assert [r.getMessage() for r in caplog.records] == ["kept"]
 
 
 @pytest.mark.slow

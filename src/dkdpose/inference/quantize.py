@@ -2,12 +2,15 @@
 
 `quantize_step` turns the float32 step graph into a QDQ graph: per-channel int8 weights, uint8 activations,
 MinMax ranges observed on the step's inputs along a calibration stream. Only the convolutions are quantized
-(they carry the FLOPs); elementwise ops (the per-sample dynamic convolution's multiply-adds) stay float32.
+(they carry the FLOPs; the export writes the deconvolution heads as convolutions); the matching's MatMul and
+its shifted sums stay float32.
 `calibration_frames` reads that stream from a user's video or image folder, or renders a synthetic video.
 """
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,18 @@ except ImportError:
 
 CALIBRATION_FRAMES = 16
 QUANTIZED_OPS = ["Conv", "ConvTranspose"]
+
+
+@contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization logs a line per shared bias to the root logger at INFO: hold it at WARNING."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 class _CalibrationReader:
@@ -68,14 +83,19 @@ def quantize_step(
     reader = _CalibrationReader(step_feeds(model, frames, state_names))
     prepared = out.with_name(out.name + ".pre.onnx")
     try:  # constant folding + shape inference first: BatchNorm-folded conv biases become initializers
-        quant_pre_process(str(step_onnx), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
-            calibrate_method=CalibrationMethod.MinMax,
-        )  # fmt: skip
+        with _quiet_root_logger():
+            _quantize(step_onnx, prepared, out, reader)
     finally:
         prepared.unlink(missing_ok=True)
+
+
+def _quantize(step_onnx: Path, prepared: Path, out: Path, reader: _CalibrationReader) -> None:
+    quant_pre_process(str(step_onnx), str(prepared), skip_symbolic_shape=True)
+    quantize_static(
+        str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
+        calibrate_method=CalibrationMethod.MinMax,
+    )  # fmt: skip
 
 
 def calibration_frames(source: str | Path | None, size: int, count: int = CALIBRATION_FRAMES) -> Tensor:
