@@ -1,5 +1,5 @@
 """The scripts in tools/: paired bootstrap over videos, PCK by stream position, track summary, untrained
-checkpoint, thread timing."""
+checkpoint, thread timing, step compilation, ONNX Runtime profile."""
 
 from __future__ import annotations
 
@@ -168,3 +168,37 @@ def test_gpu_check_skips_in_one_line_without_cuda(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["gpu_check: skipped, no CUDA device visible to torch"]
     assert not (tmp_path / "gpu").exists()  # nothing written
+
+
+def test_compile_step_times_eager_and_compiled_steps_at_each_precision(monkeypatch):
+    from dkdpose.models.build import build_model
+
+    tool = load_tool("compile_step")
+    calls = []
+    assert tool.median_ms(lambda: calls.append(1), repeats=5, warmup=2) >= 0 and len(calls) == 7
+    tiny = lambda name, joints: build_model(name, joints, initializer="resnet18", channels=16)  # noqa: E731
+    monkeypatch.setattr(tool, "build_model", tiny)
+    compiled = []
+    monkeypatch.setattr(tool.torch, "compile", lambda fn: compiled.append(fn) or fn)  # no compiler needed
+    for precision in ("fp32", "bf16"):
+        r = tool.time_precision("dkd_r18", 64, precision, repeats=2)
+        assert set(r) == {"eager_ms", "compile_s", "compiled_ms", "ratio"}
+        assert r["eager_ms"] > 0 and r["ratio"] == pytest.approx(r["compiled_ms"] / r["eager_ms"])
+    assert len(compiled) == 2
+
+
+def test_ort_profile_breaks_the_kernel_time_down_by_operator(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    tool = load_tool("ort_profile")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(net.eval(), (torch.randn(1, 3, 16, 16),), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch"}})  # fmt: skip
+    before = set(Path.cwd().glob("onnxruntime_profile*"))
+    ms, ops = tool.profile(str(path), threads=1, runs=3)
+    assert ms > 0
+    by_op = {op: (t, n) for op, t, n in ops}
+    conv_nodes = sum(n for op, (t, n) in by_op.items() if "Conv" in op)
+    assert conv_nodes == 2 and all(t >= 0 for t, _ in by_op.values())
+    assert set(Path.cwd().glob("onnxruntime_profile*")) == before  # the profiler's trace file is removed
