@@ -14,7 +14,7 @@ When exporting to ONNX, `KernelMatching` uses a third form of U * (k' ⊛ x) wit
 batch, `tap_matmul_matching`: a spatial shift commutes with the 1x1 conv U, so the matching is one batched
 MatMul of the per-tap joint weights U·diag(k'_tap) (B, S*S*K, C) with x (B, C, h*w), then the sum of the
 S*S shifted (B, K, h, w) slices. The shifts then move K joint maps instead of C feature channels: at C = 256
-and K = 13 the graph runs several times faster in ONNX Runtime than the shifted form.
+and K = 13 this takes about a third of the shifted form's time in ONNX Runtime.
 """
 
 from __future__ import annotations
