@@ -405,7 +405,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX (first_frame/step.onnx, export.json)")
     p.add_argument("--weights", required=True, help="checkpoint (.pt) to export")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--int8", action="store_true", help="also write step_int8.onnx (static int8, QDQ)")
+    p.add_argument("--int8", action="store_true",
+                   help="also write step_int8.onnx and first_frame_int8.onnx (static int8, QDQ)")  # fmt: skip
     p.add_argument("--calibrate", default=None, help="--int8: calibration video or image folder")
     p.set_defaults(func=_run_export)
 

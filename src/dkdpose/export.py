@@ -6,7 +6,8 @@ a frame in one call):
   frame plus what the stream carries to frame 2 (DKD: the kernel bases Φ(F(I_1), h_1), (B, C, S_k, S_k)).
 - `step.onnx`: `frame`, `state_0`, ... -> `heatmaps`, `next_state_0`, ... : one streaming step (DKD: F,
   the matching of Eqn. 2/6 and Φ for the next frame).
-- with `--int8`, `step_int8.onnx`: the step statically quantized (`dkdpose.inference.quantize`).
+- with `--int8`, `step_int8.onnx` and `first_frame_int8.onnx`: the step and the first frame statically
+  quantized (`dkdpose.inference.quantize`).
 DKD's per-sample dynamic convolution exports in its batch-agnostic form (`models/matching.py`), so no shape
 in the graphs depends on the batch they were traced with (shapes in export.json are those of the trace,
 B = 1). A stateless single-frame model (the Baseline) exports only `first_frame.onnx`, used for every frame
@@ -45,8 +46,9 @@ def export_onnx(
     """Export checkpoint `weights` to `out_dir` (created): the graphs above and export.json; returns its dict.
 
     Each file is written to a temporary name and renamed only once every graph has passed `onnx.checker`.
-    `int8`: also write `step_int8.onnx`, statically quantized with calibration frames from `calibrate` (a
-    video or image folder; default: a synthetic benchmark video).
+    `int8`: also write `step_int8.onnx` (and for a stateful model `first_frame_int8.onnx`), statically
+    quantized with calibration frames from `calibrate` (a video or image folder; default: a synthetic
+    benchmark video).
     """
     model, ckpt, codec = load_pose_model(weights)
     out = make_folder(out_dir)

@@ -58,13 +58,14 @@ def test_bf16_runs_the_model_under_autocast_in_channels_last_and_returns_float32
 
 
 @pytest.mark.slow
-def test_int8_export_writes_a_qdq_graph_with_per_channel_weights(int8_export):
+@pytest.mark.parametrize("name", ["step_int8", "first_frame_int8"])
+def test_int8_export_writes_qdq_graphs_with_per_channel_weights(int8_export, name):
     import onnx
 
     meta = json.loads((int8_export["onnx"] / "export.json").read_text())
-    assert meta["graphs"]["step_int8"]["file"] == "step_int8.onnx"
-    assert meta["graphs"]["step_int8"]["calibration_frames"] == 6
-    graph = onnx.load(str(int8_export["onnx"] / "step_int8.onnx")).graph
+    assert meta["graphs"][name]["file"] == f"{name}.onnx"
+    assert meta["graphs"][name]["calibration_frames"] == 6
+    graph = onnx.load(str(int8_export["onnx"] / f"{name}.onnx")).graph
     ops = [n.op_type for n in graph.node]
     assert ops.count("QuantizeLinear") > 5 and ops.count("DequantizeLinear") > 5
     weights = {i.name: i for i in graph.initializer}
@@ -101,11 +102,13 @@ def test_int8_step_stays_close_to_pytorch_at_any_batch(int8_export, batch):
     with torch.no_grad():
         _, state = model.init_stream(frames[0])
         want, _ = model.step(frames[1], state)
-    _, state8 = runner.init(frames[0])
+        want_first, _ = model.init_stream(frames[0])
+    first, state8 = runner.init(frames[0])  # P quantized too
     heat, _ = runner.step(frames[1], state8)
     assert heat.shape == want.shape == (batch, 13, 8, 8)
-    corr = np.corrcoef(heat.flatten().numpy(), want.flatten().numpy())[0, 1]
-    assert 0 < _relative_error(heat, want) and corr > 0.97, corr  # random weights: quantization noise shows
+    for got, ref in ((first, want_first), (heat, want)):
+        corr = np.corrcoef(got.flatten().numpy(), ref.flatten().numpy())[0, 1]
+        assert 0 < _relative_error(got, ref) and corr > 0.97, corr  # random weights: quantization noise shows
 
 
 @pytest.mark.slow
@@ -173,3 +176,20 @@ def test_precision_lists_are_checked():
     for bad in ("", "fp16", "fp32,int4"):
         with pytest.raises(InputError, match="precision"):
             parse_precisions(bad)
+
+
+@pytest.mark.slow
+def test_an_int8_export_without_a_quantized_p_runs_p_in_float32(int8_export, tmp_path):
+    import shutil
+
+    old = tmp_path / "onnx"
+    shutil.copytree(int8_export["onnx"], old)
+    meta = json.loads((old / "export.json").read_text())
+    del meta["graphs"]["first_frame_int8"]  # an export made before P was quantized
+    (old / "export.json").write_text(json.dumps(meta))
+    frames = calibration_frames(int8_export["video"], 64)[:2]
+    first_float, _ = OnnxStreamRunner(old, threads=1).init(frames)
+    first_old, _ = OnnxStreamRunner(old, threads=1, int8=True).init(frames)
+    first_new, _ = OnnxStreamRunner(int8_export["onnx"], threads=1, int8=True).init(frames)
+    torch.testing.assert_close(first_old, first_float)
+    assert not torch.equal(first_new, first_float)

@@ -3,7 +3,8 @@
 `export_graphs` traces `init_stream` as `first_frame.onnx` and `step` as `step.onnx`, every input and
 output with a dynamic batch axis 0 (DKD's per-sample dynamic convolution exports batch-agnostic,
 `models/matching.py`), runs each under ONNX Runtime against PyTorch, and with calibration frames also writes
-`step_int8.onnx` (`inference.quantize`). `OnnxStreamRunner` (`inference.runners`) runs the result.
+`step_int8.onnx` and `first_frame_int8.onnx` (`inference.quantize`). `OnnxStreamRunner`
+(`inference.runners`) runs the result.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from dkdpose.errors import InputError
-from dkdpose.inference.quantize import quantize_step
+from dkdpose.inference.quantize import quantize_first_frame, quantize_step
 from dkdpose.inference.runners import (
     FIRST_FRAME,
+    FIRST_FRAME_INT8,
     FORMAT,
     META_NAME,
     STEP,
@@ -94,7 +96,8 @@ def export_graphs(
 ) -> tuple[dict, list[str], float]:
     """Write first_frame.onnx and step.onnx of `model` at `size` into `out`, each through a temporary file
     that `stack` renames on a clean exit; with `calibration` frames (T, 3, S, S) also step_int8.onnx, the
-    step (for a stateless model: first_frame) statically quantized (`quantize.quantize_step`).
+    step (for a stateless model: first_frame) statically quantized (`quantize.quantize_step`), and for a
+    stateful model first_frame_int8.onnx, P quantized (`quantize.quantize_first_frame`).
 
     Returns (the "graphs" entry of export.json, the state names, the largest |ONNX - PyTorch| difference).
     """
@@ -123,6 +126,11 @@ def export_graphs(
         source = graphs["step"] or graphs["first_frame"]
         int8 = {"file": STEP_INT8, "sha256": file_sha256(tmp_int8), "calibration_frames": len(calibration)}
         graphs["step_int8"] = {**source, **int8}
+        if graphs["step"] is not None:  # a stateful model: P (first frame) quantized as well
+            tmp_first = enter_atomic(stack, out / FIRST_FRAME_INT8)
+            quantize_first_frame(first[2], tmp_first, calibration)
+            int8 = {**int8, "file": FIRST_FRAME_INT8, "sha256": file_sha256(tmp_first)}
+            graphs["first_frame_int8"] = {**graphs["first_frame"], **int8}
     return graphs, state_names, diff
 
 

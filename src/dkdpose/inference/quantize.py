@@ -1,7 +1,8 @@
-"""Static int8 quantization of the exported streaming step (ONNX Runtime), and its calibration frames.
+"""Static int8 quantization of the exported graphs (ONNX Runtime), and their calibration frames.
 
 `quantize_step` turns the float32 step graph into a QDQ graph: per-channel int8 weights, uint8 activations,
-MinMax ranges observed on the step's inputs along a calibration stream. Only the convolutions are quantized
+MinMax ranges observed on the step's inputs along a calibration stream; `quantize_first_frame` does the same
+for the first-frame graph (P), calibrated on every frame of the stream. Only the convolutions are quantized
 (they carry the FLOPs; the export writes the deconvolution heads as convolutions); the matching's MatMul and
 its shifted sums stay float32.
 `calibration_frames` reads that stream from a user's video or image folder, or renders a synthetic video.
@@ -76,21 +77,33 @@ def quantize_step(
     QDQ format, per-channel int8 weights, uint8 activations, MinMax ranges of the step's inputs along the
     calibration stream `frames` (T, 3, S, S).
     """
-    if quantize_static is None:
-        raise InputError("int8 quantization needs onnxruntime (pip install 'dkdpose[export]')")
     if len(frames) < 2:
         raise InputError(f"int8 calibration needs at least 2 frames (a stream), got {len(frames)}")
-    reader = _CalibrationReader(step_feeds(model, frames, state_names))
+    quantize_graph(step_onnx, out, step_feeds(model, frames, state_names))
+
+
+def quantize_first_frame(first_onnx: Path, out: Path, frames: Tensor) -> None:
+    """Statically quantize the float32 first-frame graph (P) to `out`, calibrated on every frame (T, 3, S, S)
+    of `frames` as a first frame."""
+    quantize_graph(first_onnx, out, [{"frame": frames[t : t + 1].numpy()} for t in range(len(frames))])
+
+
+def quantize_graph(graph: Path, out: Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    """QDQ quantization of float32 `graph` to `out` (per-channel int8 weights, uint8 activations, MinMax
+    ranges over the calibration `feeds`)."""
+    if quantize_static is None:
+        raise InputError("int8 quantization needs onnxruntime (pip install 'dkdpose[export]')")
+    reader = _CalibrationReader(feeds)
     prepared = out.with_name(out.name + ".pre.onnx")
     try:  # constant folding + shape inference first: BatchNorm-folded conv biases become initializers
         with _quiet_root_logger():
-            _quantize(step_onnx, prepared, out, reader)
+            _quantize(graph, prepared, out, reader)
     finally:
         prepared.unlink(missing_ok=True)
 
 
-def _quantize(step_onnx: Path, prepared: Path, out: Path, reader: _CalibrationReader) -> None:
-    quant_pre_process(str(step_onnx), str(prepared), skip_symbolic_shape=True)
+def _quantize(graph: Path, prepared: Path, out: Path, reader: _CalibrationReader) -> None:
+    quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
     quantize_static(
         str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,

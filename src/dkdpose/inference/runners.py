@@ -36,6 +36,7 @@ META_NAME = "export.json"
 FIRST_FRAME = "first_frame.onnx"
 STEP = "step.onnx"
 STEP_INT8 = "step_int8.onnx"
+FIRST_FRAME_INT8 = "first_frame_int8.onnx"  # P quantized (stateful models exported with --int8)
 FORMAT = "dkdpose-onnx"
 RUNTIMES = ("torch", "onnxruntime")
 State = tuple[Tensor, ...]
@@ -194,7 +195,8 @@ class OnnxStreamRunner:
     frames (B, 3, S, S) float32 normalized crops; heatmaps come back as (B, K, h, w) CPU tensors, the state
     as a tuple of (B, ...) tensors. The B streams run in one call (the graphs' batch axis is dynamic; graphs
     of older exports, fixed at batch 1, run the streams in turn). `threads`: ONNX Runtime's intra-op
-    threads (None: its default). `int8`: run the quantized step (step_int8.onnx, `dkdpose export --int8`).
+    threads (None: its default). `int8`: run the quantized graphs (step_int8.onnx and first_frame_int8.onnx,
+    `dkdpose export --int8`).
     """
 
     def __init__(
@@ -209,8 +211,8 @@ class OnnxStreamRunner:
                 raise InputError(f"{self.dir}: no int8 step graph (export with `dkdpose export --int8`)")
             if step is None:  # stateless: the quantized single-frame graph runs on every frame
                 first = graphs["step_int8"]
-            else:
-                step = graphs["step_int8"]
+            else:  # P quantized too where the export has it (older int8 exports: P in float32)
+                step, first = graphs["step_int8"], graphs.get("first_frame_int8") or first
         self.first = ort_session(self.dir / first["file"], device, threads)
         self.step_session = ort_session(self.dir / step["file"], device, threads) if step else None
         self.one_at_a_time = self.meta.get("batch") == 1  # graphs exported with a fixed batch of 1
