@@ -5,14 +5,14 @@
 - **fp32**: the model itself.
 - **bf16**: `torch.autocast(device, bfloat16)` around the model, weights and frames in channels_last memory
   format (`AutocastStreamModel`); the state between steps is kept as autocast leaves it.
-- **int8**: ONNX Runtime (`OnnxStreamModel`): first frame = the float32 first_frame graph, later frames = the
-  step graph statically quantized by `inference.quantize.quantize_step` (QDQ format, per-channel int8
-  weights, uint8 activations, ranges calibrated on `calibration_frames`: a video or image folder the user
-  gives, or a synthetic benchmark video). The sessions get `threads` intra-op threads; while they run,
+- **int8**: ONNX Runtime (`OnnxStreamModel`): the first-frame graph (P) and the step graph statically
+  quantized by `inference.quantize` (QDQ format, per-channel int8 weights, uint8 activations, ranges
+  calibrated on `calibration_frames`: a video or image folder the user gives, or a synthetic benchmark
+  video). The sessions get `threads` intra-op threads; while they run,
   PyTorch is held at one thread (`torch_threads`) so that its OpenMP workers do not compete with ONNX
   Runtime's.
 
-`dkdpose export --int8 --calibrate DIR` writes the same quantized step next to the float32 graphs, for
+`dkdpose export --int8 --calibrate DIR` writes the same quantized graphs next to the float32 ones, for
 `predict --runtime onnxruntime --precision int8`.
 """
 
