@@ -193,3 +193,21 @@ def test_an_int8_export_without_a_quantized_p_runs_p_in_float32(int8_export, tmp
     first_new, _ = OnnxStreamRunner(int8_export["onnx"], threads=1, int8=True).init(frames)
     torch.testing.assert_close(first_old, first_float)
     assert not torch.equal(first_new, first_float)
+
+
+@pytest.mark.slow
+def test_an_edited_quantized_p_is_refused(int8_export, tmp_path, capsys):
+    import shutil
+
+    swapped = tmp_path / "onnx"
+    shutil.copytree(int8_export["onnx"], swapped)
+    with (swapped / "first_frame_int8.onnx").open("ab") as f:
+        f.write(b"\0")  # the graph file no longer matches export.json
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    argv = ["predict", str(int8_export["video"]), "--weights", str(int8_export["ckpt"]), "--runtime",
+            "onnxruntime", "--onnx-dir", str(swapped), "--precision", "int8",
+            "--json", str(tmp_path / "p.json")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "first_frame_int8.onnx" in err[0] and "sha256 differs" in err[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written

@@ -139,7 +139,7 @@ def read_export_meta(onnx_dir: str | Path) -> dict:
     meta = read_json(path, "export description")
     if meta.get("format") != FORMAT or not isinstance(meta.get("graphs"), dict):
         raise InputError(f"{path}: not a dkdpose export description (format {FORMAT!r})")
-    for name in ("first_frame", "step", "step_int8"):
+    for name in ("first_frame", "step", "step_int8", "first_frame_int8"):
         g = meta["graphs"].get(name)
         if g is not None or name == "first_frame":
             _check_graph(d, path, name, g)
@@ -184,7 +184,7 @@ def load_onnx_runner(
         raise InputError(
             f"{path}: checkpoint was trained for joint set {meta['joint_set']!r}, expected {joint_set!r}"
         )
-    runner = OnnxStreamRunner(onnx_dir, device, threads, int8)
+    runner = OnnxStreamRunner(onnx_dir, device, threads, int8, meta)
     codec = HeatmapCodec(tuple(meta["input_size"]), tuple(meta["heatmap_size"]), float(meta["sigma"]))
     return runner, {"model": meta["model"], "joint_set": meta["joint_set"], "path": str(path)}, codec
 
@@ -196,14 +196,20 @@ class OnnxStreamRunner:
     as a tuple of (B, ...) tensors. The B streams run in one call (the graphs' batch axis is dynamic; graphs
     of older exports, fixed at batch 1, run the streams in turn). `threads`: ONNX Runtime's intra-op
     threads (None: its default). `int8`: run the quantized graphs (step_int8.onnx and first_frame_int8.onnx,
-    `dkdpose export --int8`).
+    `dkdpose export --int8`). `meta`: export.json as `read_export_meta` already checked it (read here if
+    None), so the graph files are hashed once.
     """
 
     def __init__(
-        self, onnx_dir: str | Path, device: str = "cpu", threads: int | None = None, int8: bool = False
+        self,
+        onnx_dir: str | Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        int8: bool = False,
+        meta: dict | None = None,
     ):
         self.dir = Path(onnx_dir)
-        self.meta = read_export_meta(self.dir)
+        self.meta = meta if meta is not None else read_export_meta(self.dir)  # the caller's checked copy
         graphs = self.meta["graphs"]
         first, step = graphs["first_frame"], graphs["step"]
         if int8:
