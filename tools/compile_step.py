@@ -11,12 +11,12 @@ Untrained weights (speed does not depend on them). Needs a C++ compiler for torc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
-import time
 
 import torch
 
+from dkdpose.efficiency.latency import time_call
+from dkdpose.inference.precision import prepare_model
 from dkdpose.models.build import build_model
 
 
@@ -24,32 +24,20 @@ def median_ms(fn, repeats: int, warmup: int = 2) -> float:
     """Median wall milliseconds of `fn()` over `repeats` calls after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return statistics.median(time_call(fn, torch.device("cpu")) for _ in range(repeats)) * 1e3
 
 
 @torch.no_grad()
 def time_precision(model_name: str, size: int, precision: str, repeats: int) -> dict:
-    """{"eager_ms", "compile_s", "compiled_ms", "ratio"} of one precision (fp32 or bf16)."""
-    model = build_model(model_name, 13).eval()
+    """{"eager_ms", "compile_s", "compiled_ms", "ratio"} of one precision (fp32 or bf16), the model wrapped
+    as `--precision` wraps it (`dkdpose.inference.precision.prepare_model`)."""
+    model = prepare_model(build_model(model_name, 13).eval(), precision)
     frame = torch.randn(1, 3, size, size)
-    autocast = contextlib.nullcontext()
-    if precision == "bf16":
-        model = model.to(memory_format=torch.channels_last)
-        frame = frame.to(memory_format=torch.channels_last)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-    with autocast:
-        _, state = model.init_stream(frame)
-        eager = median_ms(lambda: model.step(frame, state), repeats)
-        compiled_step = torch.compile(model.step)
-        start = time.perf_counter()
-        compiled_step(frame, state)
-        compile_s = time.perf_counter() - start
-        compiled = median_ms(lambda: compiled_step(frame, state), repeats)
+    _, state = model.init_stream(frame)
+    eager = median_ms(lambda: model.step(frame, state), repeats)
+    compiled_step = torch.compile(model.step)
+    compile_s = time_call(lambda: compiled_step(frame, state), torch.device("cpu"))
+    compiled = median_ms(lambda: compiled_step(frame, state), repeats)
     return {"eager_ms": eager, "compile_s": compile_s, "compiled_ms": compiled, "ratio": compiled / eager}
 
 

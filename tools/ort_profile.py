@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
+    if not Path(args.graph).is_file():
+        parser.error(f"{args.graph}: no such ONNX graph (dkdpose export writes them)")
     ms, ops = profile(args.graph, args.threads, args.runs)
     summed = sum(t for _, t, _ in ops)
     print(f"{args.graph}: {ms:.1f} ms per run (median of {args.runs}), {args.threads} thread(s)")
