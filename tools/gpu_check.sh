@@ -7,7 +7,8 @@
 #
 # Writes RESULTS_DIR/{environment.txt, cuda_tests.txt, latency_cuda.json, latency_cuda.txt, summary.txt}.
 # Without a CUDA device it prints one line saying it skipped and exits 0. $PYTHON picks the interpreter
-# (default: python). Exit status: 0 when every part passed (or skipped), 1 otherwise.
+# (default: python); $GPU_CHECK_TESTS_S and $GPU_CHECK_BENCH_S cap the two parts (default 240 and 200 seconds).
+# Exit status: 0 when every part passed (or skipped), 1 otherwise.
 set -u
 out="${1:-${OUT:-}}"
 py="${PYTHON:-python}"
@@ -28,11 +29,11 @@ cd "$here"
     "$py" -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'torchvision', torchvision.__version__)"
 } > "$out/environment.txt" 2>&1
 
-timeout 240 "$py" -m pytest -m cuda tests/training/test_cuda_training.py tests/inference/test_cuda_inference.py \
+timeout "${GPU_CHECK_TESTS_S:-240}" "$py" -m pytest -m cuda tests/training/test_cuda_training.py tests/inference/test_cuda_inference.py \
     -q -p no:cacheprovider -rs > "$out/cuda_tests.txt" 2>&1
 tests_rc=$?
 # The paper's anchors (GTX 1080Ti): DKD(R18) 6.5 ms, DKD(R50) 11 ms, LSTM PM 25 ms; DKD(SmallCPM) 12 ms.
-timeout 200 "$py" -m dkdpose bench --latency --device cuda \
+timeout "${GPU_CHECK_BENCH_S:-200}" "$py" -m dkdpose bench --latency --device cuda \
     --models baseline_r18,dkd_r18,dkd_r50,lstm_pm,dkd_smallcpm,dkd_mobilenetv3 --precision fp32,bf16 \
     --repeats 20 --warmup 3 --out "$out/latency_cuda.json" > "$out/latency_cuda.txt" 2>&1
 bench_rc=$?

@@ -66,9 +66,13 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {cpu_model()}, {torch.get_num_threads()} torch threads"
 
 
-def describe_machine() -> str:
-    """CPU model, usable cores, torch version and threads: what CPU timings were measured on."""
-    return (
-        f"{cpu_model()}, {usable_cores()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), CPU only"
-    )
+def describe_machine(device: str = "cpu") -> str:
+    """CPU model, usable cores, torch version and threads, and the GPU when `device` is a CUDA one.
+
+    `device` is what the timed work ran on (a config's train.device); "CPU only" is said only for "cpu".
+    """
+    threads = torch.get_num_threads()
+    cpu = f"{cpu_model()}, {usable_cores()} cores, torch {torch.__version__} ({threads} threads)"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda}); CPU {cpu}"
+    return f"{cpu}, CPU only"

@@ -101,3 +101,14 @@ def test_a_checkpoint_is_benched_as_its_recorded_architecture_and_size(tmp_path)
     assert 0 < row["gmacs_per_frame"] < default  # C = 32 of the checkpoint, not the default width
     with pytest.raises(InputError, match="nothing.pt"):
         model_spec(str(tmp_path / "nothing.pt"), 256)
+
+
+def test_machine_description_names_the_gpu_only_for_a_cuda_device(monkeypatch):
+    from dkdpose import devices
+
+    assert devices.describe_machine("cpu").endswith("CPU only")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some GPU")
+    described = devices.describe_machine("cuda")
+    assert described.startswith("Some GPU") and "CPU only" not in described
+    assert devices.describe_machine("cpu").endswith("CPU only")

@@ -409,7 +409,8 @@ def run_ablation(
         if uses_pose_input(run.cfg):
             evaluate_pose_diagnostics(run, weights)
     command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
-    results = {"command": command, "machine": describe_machine(), "variants": {}}
+    device = next(iter(plan.variants.values())).cfg.train.device
+    results = {"command": command, "machine": describe_machine(device), "variants": {}}
     lambdas, scores = {}, {}
     for name, run in plan.variants.items():
         score = run.folder.parent / "eval" / "score.json"
