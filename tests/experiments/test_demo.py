@@ -25,20 +25,24 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path: Path, monkeypatch: py
         args += ["--set", item]
     assert main(args) == 0
     out = tmp_path / "runs/demo"
-    expected = ["dkd.pt", "baseline.pt", "report.md", "frame_strip.png", "contact_sheet.png",
-                "predict/overlay.mp4", "predict/poses.json", "eval_dkd/score.json",
-                "eval_baseline/pck_torso.png"]
+    expected = ["dkd.pt", "baseline.pt", "baseline_clips.pt", "report.md", "frame_strip.png",
+                "contact_sheet.png", "predict/overlay.mp4", "predict/poses.json", "eval_dkd/score.json",
+                "eval_baseline/pck_torso.png", "eval_baseline_clips/score.json"]
     for name in expected:
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
-    assert "| dkd | torso |" in report and "| baseline | person |" in report
+    for row in ("| dkd | torso |", "| baseline | person |", "| baseline_clips | torso |"):
+        assert row in report, row
+    assert re.search(r"\| dkd - baseline_clips \| [+-][0-9.]+ \| [+-][0-9.]+ \.\. [+-][0-9.]+ \|", report)
     assert "| train DKD |" in report and "(reused)" not in report and "torch threads: 1" in report
     poses = json.loads((out / "predict/poses.json").read_text())
     assert len(poses["people"]) == 1 and len(poses["people"][0]["keypoints"]) > 1
     assert "report.md" in capsys.readouterr().out
-    stamps = {run: (out / run / "last.pt").stat().st_mtime_ns for run in ("train_dkd", "train_baseline")}
+    runs = ("train_dkd", "train_baseline", "train_baseline_clips")
+    stamps = {run: (out / run / "last.pt").stat().st_mtime_ns for run in runs}
     assert main(args) == 0  # the second run reuses both trained models
     assert stamps == {run: (out / run / "last.pt").stat().st_mtime_ns for run in stamps}
     report = (out / "report.md").read_text()
-    for step in ("train baseline", "train DKD", "eval baseline", "eval dkd"):
+    for step in ("train baseline", "train DKD", "train baseline on DKD's clips", "eval baseline", "eval dkd",
+                 "eval baseline_clips"):
         assert re.search(rf"\| {step} \| [0-9.]+ \(reused\) \|", report), step

@@ -3,13 +3,16 @@
 1. Generate `synthetic_small` into `data/synthetic_small` (reused when it is there with the same parameters).
 2. Train the single-frame baseline (`configs/demo_baseline.yaml`): stage 1 of the paper on single frames.
 3. Train DKD (`configs/demo_dkd.yaml`) with P and F initialized from that baseline: stage 2 (Algorithm 1).
-4. Evaluate both on the test split with the protocol of `docs/protocol.md` (`dkdpose eval`).
-5. Run `dkdpose predict` on one test video (overlay mp4, JSON, CSV).
-6. Write `runs/demo/report.md`: the PCK table, jitter, the PCK curves and a frame strip.
+4. Train the baseline further exactly as DKD is trained (`configs/demo_baseline_clips.yaml`: same start,
+   clips, steps and optimizer): the single-frame model on DKD's footing.
+5. Evaluate the three on the test split with the protocol of `docs/protocol.md` (`dkdpose eval`), and compare
+   DKD with the baseline of its footing (paired bootstrap over test videos).
+6. Run `dkdpose predict` on one test video (overlay mp4, JSON, CSV).
+7. Write `runs/demo/report.md`: the PCK table, the paired differences, jitter, PCK curves and a frame strip.
 
 Every step is cached in `runs/demo/`: a finished training run is reused, an interrupted one resumes from
-its `last.pt`, and a run whose config changed is retrained. `runs/demo/dkd.pt` and `runs/demo/baseline.pt`
-are left for users to try `dkdpose predict` with.
+its `last.pt`, and a run whose config changed is retrained. `runs/demo/dkd.pt`, `runs/demo/baseline.pt` and
+`runs/demo/baseline_clips.pt` are left for users to try `dkdpose predict` with.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
 from dkdpose.devices import set_threads, usable_cores
 from dkdpose.errors import InputError
+from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
 from dkdpose.experiments.runs import evaluate_cached, train_cached
 from dkdpose.inference.predict import PredictOutputs, predict
@@ -52,6 +56,7 @@ class DemoPlan:
     preset: str = "synthetic_small"
     baseline_config: str = "demo_baseline"  # configs/<name>.yaml (or a path)
     dkd_config: str = "demo_dkd"
+    baseline_clips_config: str = "demo_baseline_clips"
     overrides: list[str] = field(default_factory=list)
     progress: bool = False
     threads: int | None = None  # torch intra-op threads (None: torch's default)
@@ -78,8 +83,12 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     with clock("train DKD") as step:
         dkd_cfg = _config(plan, plan.dkd_config, init)
         dkd_pt, step.reused = train_published(dkd_cfg, out / "train_dkd", out / "dkd.pt")
+    with clock("train baseline on DKD's clips") as step:
+        clips_cfg = _config(plan, plan.baseline_clips_config, init[:1])
+        clips_pt, step.reused = train_published(
+            clips_cfg, out / "train_baseline_clips", out / "baseline_clips.pt")  # fmt: skip
     scores = {}
-    for name, pt in (("baseline", baseline_pt), ("dkd", dkd_pt)):
+    for name, pt in (("baseline", baseline_pt), ("baseline_clips", clips_pt), ("dkd", dkd_pt)):
         with clock(f"eval {name}") as step:
             scores[name], step.reused = evaluate_cached(
                 pt, "penn_action", plan.data_dir, out / f"eval_{name}"
@@ -90,8 +99,8 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
         strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
     report = write_report(out, data, scores, video, strip, clock.table())
     log.info("demo: report in %s", report)
-    return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt), "scores": scores,
-            "seconds": clock.seconds}  # fmt: skip
+    return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt),
+            "baseline_clips": str(clips_pt), "scores": scores, "seconds": clock.seconds}  # fmt: skip
 
 
 @dataclass
@@ -183,6 +192,17 @@ def score_table(scores: dict) -> str:
     return "\n".join(lines)
 
 
+def footing_table(scores: dict) -> str:
+    """Markdown: DKD minus each baseline, PCK pooled over joints, with the paired-bootstrap 95% interval."""
+    lines = ["| comparison | torso | 95% interval | person | 95% interval |", "|---|---:|---|---:|---|"]
+    for ref in ("baseline_clips", "baseline"):
+        c = comparison(scores[ref]["score"], scores["dkd"]["score"])
+        cells = [f"{c[n]:+.1f} | {c[n + '_ci95'][0]:+.1f} .. {c[n + '_ci95'][1]:+.1f}"
+                 for n in ("torso", "person")]  # fmt: skip
+        lines.append(f"| dkd - {ref} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str) -> Path:
     """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken."""
     card = data.card
@@ -191,8 +211,9 @@ def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path
 Machine: {platform.machine()} CPU, {usable_cores()} cores, Python {platform.python_version()}.
 Data: `{data.out}` (synthetic, Penn Action layout): {card.get("videos")} videos, {card.get("frames")} frames;
 test split scored with the protocol of `docs/protocol.md` (PCK@0.2, single scale, no flip).
-Models: `baseline.pt` (single-frame network, `configs/demo_baseline.yaml`) and `dkd.pt` (DKD with P and F
-initialized from it, trained by Algorithm 1, `configs/demo_dkd.yaml`).
+Models: `baseline.pt` (single-frame network, stage 1, `configs/demo_baseline.yaml`), `dkd.pt` (DKD with P and
+F initialized from it, trained by Algorithm 1, `configs/demo_dkd.yaml`) and `baseline_clips.pt` (the baseline
+trained further on DKD's clips, steps and optimizer, `configs/demo_baseline_clips.yaml`).
 
 ## PCK@0.2 on the test split
 
@@ -200,9 +221,16 @@ initialized from it, trained by Algorithm 1, `configs/demo_dkd.yaml`).
 
 Accel. error: mean joint acceleration error against the ground truth (lower = steadier).
 
+## DKD against the baselines (paired bootstrap over the test videos)
+
+PCK pooled over all joints; `baseline_clips` is the comparison on the same footing (same start, clips, steps).
+
+{footing_table(scores)}
+
 ## PCK vs alpha (torso)
 
-Baseline: ![baseline](eval_baseline/pck_torso.png) DKD: ![dkd](eval_dkd/pck_torso.png)
+Baseline: ![baseline](eval_baseline/pck_torso.png) Baseline on DKD's clips:
+![baseline_clips](eval_baseline_clips/pck_torso.png) DKD: ![dkd](eval_dkd/pck_torso.png)
 
 ## DKD on test video {record.video_id} (`predict/overlay.mp4`)
 
