@@ -23,6 +23,7 @@ from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS, DeconvHead, PoseBackbone, load_weights_file
 
 ENCODER_KINDS = ("smallcpm", "mobilenetv3")
+BN_MOMENTUM = 0.1  # every BatchNorm of the project (PyTorch's default), the MobileNetV3 trunk's too
 MOBILENET_CUT = 13  # features[:13] of MobileNetV3-Large end at stride 16 with 112 channels
 _MOBILENET_WEIGHTS = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1
 
@@ -73,6 +74,9 @@ class MobileNetV3Encoder(nn.Module):
             except RuntimeError as e:
                 raise InputError(f"{pretrained}: does not fit mobilenet_v3_large: {str(e)[:300]}") from e
         self.trunk = net.features[:MOBILENET_CUT]
+        for m in self.trunk.modules():  # torchvision's 0.01 suits long ImageNet runs; after a few hundred
+            if isinstance(m, nn.BatchNorm2d):  # steps its running statistics lag far behind the batches'
+                m.momentum = BN_MOMENTUM
         trunk_channels = net.features[MOBILENET_CUT - 1].out_channels
         self.head = DeconvHead(trunk_channels, channels, num_deconv=1)
         self.out_channels = channels
