@@ -170,6 +170,19 @@ def test_gpu_check_skips_in_one_line_without_cuda(tmp_path):
     assert not (tmp_path / "gpu").exists()  # nothing written
 
 
+@pytest.mark.parametrize("limits", [{"GPU_CHECK_TESTS_S": "abc"}, {"GPU_CHECK_BENCH_S": "0"}])
+def test_gpu_check_refuses_a_bad_time_limit_in_one_line(tmp_path, limits):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, **limits}
+    proc = subprocess.run(["bash", str(TOOLS / "gpu_check.sh"), str(tmp_path / "gpu")], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "whole seconds" in proc.stderr
+    assert not (tmp_path / "gpu").exists()  # nothing written
+
+
 def test_compile_step_times_eager_and_compiled_steps_at_each_precision(monkeypatch):
     from dkdpose.models.build import build_model
 

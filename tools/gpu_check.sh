@@ -12,6 +12,12 @@
 set -u
 out="${1:-${OUT:-}}"
 py="${PYTHON:-python}"
+for limit in "${GPU_CHECK_TESTS_S:-240}" "${GPU_CHECK_BENCH_S:-200}"; do
+    case "$limit" in
+        '' | *[!0-9]* | 0) echo "gpu_check: GPU_CHECK_TESTS_S / GPU_CHECK_BENCH_S must be whole seconds > 0, got '$limit'" >&2
+                           exit 2 ;;
+    esac
+done
 if ! "$py" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     echo "gpu_check: skipped, no CUDA device visible to torch"
     exit 0

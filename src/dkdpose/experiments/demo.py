@@ -79,12 +79,13 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     with clock("train baseline") as step:
         baseline_pt, step.reused = train_published(
             _config(plan, plan.baseline_config, []), out / "train_baseline", out / "baseline.pt")  # fmt: skip
-    init = [f"model.init_initializer={baseline_pt}", f"model.init_encoder={baseline_pt}"]
+    init_p = f"model.init_initializer={baseline_pt}"
+    init = [init_p, f"model.init_encoder={baseline_pt}"]
     with clock("train DKD") as step:
         dkd_cfg = _config(plan, plan.dkd_config, init)
         dkd_pt, step.reused = train_published(dkd_cfg, out / "train_dkd", out / "dkd.pt")
     with clock("train baseline on DKD's clips") as step:
-        clips_cfg = _config(plan, plan.baseline_clips_config, init[:1])
+        clips_cfg = _config(plan, plan.baseline_clips_config, [init_p])  # the whole baseline from stage 1
         clips_pt, step.reused = train_published(
             clips_cfg, out / "train_baseline_clips", out / "baseline_clips.pt")  # fmt: skip
     scores = {}
