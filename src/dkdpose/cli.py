@@ -290,6 +290,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
     p.add_argument("--pose-input", default="predicted", choices=["predicted", "zero", "scramble"],
                    help="DKD diagnostic: the pose h_t that Φ reads (zero / scramble: does DKD use it?)")
+    p.add_argument("--video-batch", type=int, default=8,
+                   help="test videos of one length run side by side as one batch (default 8; 1: one by one)")
     p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
     p.add_argument("--coco", default=None, help="also write COCO keypoint results here (+ _categories.json)")
     _add_precision(p)
@@ -310,7 +312,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
                                       input_size=args.input_size, alpha=args.alpha,
                                       pose_input=args.pose_input, precision=args.precision,
-                                      calibrate=args.calibrate)  # fmt: skip
+                                      calibrate=args.calibrate, video_batch=args.video_batch)  # fmt: skip
     print(eval_command(args.weights, dataset, root, args.out, args.split, options, coco=args.coco))
     return 0
 
@@ -437,6 +439,10 @@ def _add_ablation(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy CPU)")
     p.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="train N runs at once, each in its own process (logs in OUT/logs/; default 1)",
+    )  # fmt: skip
+    p.add_argument(
         "--measure-cost", type=int, default=0, metavar="STEPS",
         help="only time STEPS training steps of each run (random init) and print the projected minutes",
     )  # fmt: skip
@@ -448,12 +454,18 @@ def _run_ablation(args: argparse.Namespace) -> int:
 
     from dkdpose.experiments.ablation import measure_costs, run_ablation
 
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
     if args.measure_cost:
+        if args.jobs != 1:
+            raise InputError("--measure-cost times one run at a time; leave out --jobs")
         costs = measure_costs(args.config, args.measure_cost, args.set, args.only, args.threads)
         print(json.dumps(costs, indent=2))
         return 0
     command = " ".join(["dkdpose", *sys.argv[1:]]) if sys.argv[1:2] == ["ablation"] else None
-    results = run_ablation(args.config, args.out, args.only, args.results, args.set, command, args.threads)
+    results = run_ablation(
+        args.config, args.out, args.only, args.results, args.set, command, args.threads, args.jobs
+    )
     for name, r in results["variants"].items():
         print(f"{name:18} person {r['person']:5.1f}  torso {r['torso']:5.1f}  "
               f"{r['gmacs_per_frame']:.3f} GMACs/frame  {r['train_minutes']:.1f} min")  # fmt: skip

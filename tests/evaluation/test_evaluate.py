@@ -18,7 +18,7 @@ from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, flip_joints
-from dkdpose.evaluation.evaluate import predict_video
+from dkdpose.evaluation.evaluate import predict_video, predict_videos, video_batches
 from dkdpose.inference.decode import decode_to_image
 from dkdpose.inference.tta import StreamPlan, fuse_streams, parse_scales, stream_crops, unflip_streams
 from dkdpose.models.build import build_model
@@ -125,6 +125,55 @@ def test_predict_video_follows_a_moving_blob_through_crops_scales_and_flips(tmp_
         assert kp.shape == (3, 13, 2) and scores.shape == (3, 13)
         err = np.linalg.norm(kp - centres[:, None, :], axis=-1)
         assert err.max() < 1.0, (plan, err.max())
+
+
+def _blob_video(folder: Path, vid: str, centres: np.ndarray, shift: float) -> VideoRecord:
+    """Frames of a bright blob at `centres` + shift (x), with person boxes around it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:150, 0:200]
+    frames, boxes = [], []
+    for t, (cx, cy) in enumerate(centres):
+        cx += shift
+        img = (255 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 3.0**2))).astype(np.uint8)
+        frames.append(folder / f"{vid}_{t:06d}.png")
+        cv2.imwrite(str(frames[-1]), np.repeat(img[..., None], 3, axis=2))
+        boxes.append([cx - 18, cy - 30, cx + 22, cy + 20])
+    t = len(centres)
+    return VideoRecord(vid, frames, np.zeros((t, 13, 2), np.float32), np.ones((t, 13), np.float32),
+                       np.array(boxes, np.float32), "test", "test", "penn_action")  # fmt: skip
+
+
+@pytest.mark.parametrize("plan", [PLANS[0], PLANS[3]], ids=["one-stream", "scales-flip"])
+def test_videos_in_one_batch_give_each_video_its_own_result(tmp_path, plan):
+    """A DKD model carries per-stream kernels from frame to frame: side by side in one batch, every video
+    must get what it gets alone (a mixed-up state would give a video another video's kernels)."""
+    centres = np.array([[90.0, 60.0], [93.5, 62.0], [97.0, 64.5], [99.0, 66.0]])
+    shifts = (-30.0, 0.0, 25.0)
+    records = [_blob_video(tmp_path, f"{i:04d}", centres, shift) for i, shift in enumerate(shifts)]
+    torch.manual_seed(0)
+    model = build_model("dkd_r18", 13, initializer="resnet18", channels=16, kernel_size=3).eval()
+    codec = HeatmapCodec((64, 64), (8, 8))
+    together = predict_videos(model, records, plan, codec)
+    for rec, (kp, sc) in zip(records, together, strict=True):
+        alone_kp, alone_sc = predict_video(model, rec, plan, codec)
+        assert kp.shape == (4, 13, 2) and sc.shape == (4, 13)
+        np.testing.assert_allclose(kp, alone_kp, atol=1e-3)
+        np.testing.assert_allclose(sc, alone_sc, rtol=1e-4, atol=1e-5)
+    # the videos differ, so equal results above are not a constant model
+    assert np.abs(together[0][0] - together[2][0]).max() > 10
+
+
+def test_video_batches_group_equal_lengths_in_order_and_cap_the_size():
+    def rec(vid: str, t: int) -> VideoRecord:
+        return VideoRecord(vid, [Path(f"{i}.png") for i in range(t)], np.zeros((t, 13, 2)), np.ones((t, 13)),
+                           np.zeros((t, 4)), "test", "test", "penn_action")  # fmt: skip
+
+    records = [rec("a", 3), rec("b", 5), rec("c", 3), rec("d", 3), rec("e", 5)]
+    groups = [[r.video_id for r in g] for g in video_batches(records, 2)]
+    assert groups == [["a", "c"], ["d"], ["b", "e"]]
+    assert [[r.video_id for r in g] for g in video_batches(records, 1)] == [[v] for v in "acdbe"]
+    with pytest.raises(ValueError, match="one length"):
+        predict_videos(nn.Identity(), records[:2], PLANS[0], HeatmapCodec((64, 64), (8, 8)))
 
 
 def test_parse_scales_and_refusals():
@@ -299,6 +348,8 @@ def test_refusals_exit_2_with_one_line_and_write_nothing(penn, jhmdb, tmp_path, 
               "--alpha", "-1", *common], capsys, "alpha")  # fmt: skip
     _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
               "--scales", "1,x", *common], capsys, "--scales")  # fmt: skip
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--video-batch", "0", *common], capsys, "video batch")  # fmt: skip
     assert not out.exists()
     a_file = tmp_path / "file.txt"
     a_file.write_text("keep me")

@@ -152,6 +152,26 @@ def test_a_variant_can_start_from_an_earlier_variant(ran, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_jobs_train_side_by_side_and_give_what_one_at_a_time_gives(ran, tmp_path, capsys):
+    """--jobs 2: stage 1 first, then the variants in parallel processes, each with its log; on the CPU with
+    one thread each the trained baseline is the one the sequential runner trained."""
+    out, only = tmp_path / "runs", ["baseline_r18", "dkd_r18_no_tat"]
+    res = run_ablation(ran["config"], out, only=only, results_dir=tmp_path / "res", threads=1, jobs=2)
+    assert list(res["variants"]) == ["baseline_r18", "dkd_r18_no_tat"]
+    assert {p.name for p in (out / "logs").iterdir()} == {f"{k}.log" for k in ("pretrain_r18", *only)}
+    assert "evaluating" in (out / "logs/dkd_r18_no_tat.log").read_text()
+    assert (out / "dkd_r18_no_tat/eval_pose_zero/score.json").exists()  # the h_t diagnostics ran too
+    sequential = json.loads((ran["out"] / "baseline_r18/eval/score.json").read_text())
+    parallel = json.loads((out / "baseline_r18/eval/score.json").read_text())
+    assert parallel["torso"]["mean"] == sequential["torso"]["mean"]
+    base = ["ablation", "--config", str(ran["config"]), "--out", str(tmp_path / "o")]
+    assert main([*base, "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+    assert main([*base, "--jobs", "2", "--measure-cost", "3"]) == 2
+    assert "leave out --jobs" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_shipped_config_puts_every_variant_on_the_same_footing(tmp_path):
     plan = load_plan(ROOT / "configs/ablation_synthetic_small.yaml", tmp_path)
     runs = select(plan, None)

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,8 @@ class EvalOptions:
     cuda or cuda:N; input_size: square input (None: the checkpoint's training size); alpha: PCK threshold;
     pose_input: what a DKD model's Φ reads as h_t, "predicted" or the diagnostics "zero" / "scramble".
     precision: fp32, bf16 or int8 and calibrate: int8 calibration video or folder (`inference.precision`).
+    video_batch: how many test videos of equal length run side by side as one batch (their streams are
+    independent, so it changes the speed, not the predictions beyond floating-point summation order).
     """
 
     scales: tuple[float, ...] = (1.0,)
@@ -79,9 +82,13 @@ class EvalOptions:
     pose_input: str = "predicted"
     precision: str = "fp32"
     calibrate: str | Path | None = None
+    video_batch: int = 8
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        batch = self.video_batch
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InputError(f"video batch must be a whole number >= 1, got {self.video_batch!r}")
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
         StreamPlan(self.scales, self.flip)  # validates the scales
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
@@ -114,36 +121,78 @@ def predict_video(
 
     All streams of `plan` run as one batch through `model.init_stream` (frame 1) and `model.step` (the rest).
     """
-    flip_index = get_joint_set(record.joint_set).flip_index
-    k = len(flip_index)
-    keypoints, scores, state = [], [], None
-    for t, path in enumerate(record.frames):
-        source = f"video {record.video_id}, frame {path}"
-        crops, affines, ref = stream_crops(read_rgb(path), record.boxes[t], plan, codec.input_size[0], source)
-        crops = crops.to(device)
-        heat, state = model.init_stream(crops) if t == 0 else model.step(crops, state)
-        heat = joint_heatmaps(heat.float(), k, codec, f"video {record.video_id}")
-        heat = unflip_streams(heat, plan, flip_index)
-        kp, sc = decode_to_image(fuse_streams(heat, affines, ref, codec), ref, codec)
-        keypoints.append(kp)
-        scores.append(sc)
-        if progress is not None:
-            progress.update(1)
-    return np.stack(keypoints), np.stack(scores)
+    return predict_videos(model, [record], plan, codec, device, progress)[0]
+
+
+@torch.no_grad()
+def predict_videos(
+    model: nn.Module,
+    records: list[VideoRecord],
+    plan: StreamPlan,
+    codec: HeatmapCodec,
+    device: torch.device | str = "cpu",
+    progress: tqdm | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`predict_video` for N videos of one length at once: their S streams each run as one batch of N x S.
+
+    Every video keeps its own stream state (the models treat the rows of a batch independently), so the
+    result is that of N separate `predict_video` calls up to floating-point summation order. Returns
+    [(keypoints (T, K, 2) original px, scores (T, K))] in the order of `records`.
+    """
+    lengths = {r.num_frames for r in records}
+    if len(lengths) != 1:
+        raise ValueError(f"predict_videos needs videos of one length, got lengths {sorted(lengths)}")
+    flip_index = get_joint_set(records[0].joint_set).flip_index
+    k, size = len(flip_index), codec.input_size[0]
+    out: list[tuple[list, list]] = [([], []) for _ in records]
+    state = None
+    with ThreadPoolExecutor(max_workers=min(len(records), 8)) as pool:
+        for t in range(lengths.pop()):
+            images = list(pool.map(read_rgb, [r.frames[t] for r in records]))
+            streams = [
+                stream_crops(img, r.boxes[t], plan, size, f"video {r.video_id}, frame {r.frames[t]}")
+                for img, r in zip(images, records, strict=True)
+            ]
+            crops = torch.cat([c for c, _, _ in streams]).to(device)  # (N x S, 3, H, W)
+            heat, state = model.init_stream(crops) if t == 0 else model.step(crops, state)
+            heat = joint_heatmaps(heat.float(), k, codec, f"video {records[0].video_id}")
+            per_video = heat.split(len(plan.streams))  # N x (S, K, h, w)
+            for (kps, scs), (_, affines, ref), h in zip(out, streams, per_video, strict=True):
+                h = unflip_streams(h, plan, flip_index)
+                kp, sc = decode_to_image(fuse_streams(h, affines, ref, codec), ref, codec)
+                kps.append(kp)
+                scs.append(sc)
+            if progress is not None:
+                progress.update(len(records))
+    return [(np.stack(kps), np.stack(scs)) for kps, scs in out]
+
+
+def video_batches(records: list[VideoRecord], size: int) -> list[list[VideoRecord]]:
+    """Groups of at most `size` videos of equal length, in order of first appearance."""
+    by_length: dict[int, list[VideoRecord]] = {}
+    for r in records:
+        by_length.setdefault(r.num_frames, []).append(r)
+    return [group[i : i + size] for group in by_length.values() for i in range(0, len(group), size)]
 
 
 def predict_records(
-    model: nn.Module, records: list[VideoRecord], plan: StreamPlan, codec: HeatmapCodec, device: torch.device
+    model: nn.Module,
+    records: list[VideoRecord],
+    plan: StreamPlan,
+    codec: HeatmapCodec,
+    device: torch.device,
+    video_batch: int = 1,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Keypoints (T, K, 2) and scores (T, K) per video id, with one progress bar over all frames."""
+    """Keypoints (T, K, 2) and scores (T, K) per video id, `video_batch` equal-length videos at a time, with
+    one progress bar over all frames."""
     total = sum(r.num_frames for r in records)
-    keypoints, scores = {}, {}
+    done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tqdm(total=total, desc="eval", unit="frame", disable=not sys.stderr.isatty()) as bar:
-        for rec in records:
-            keypoints[rec.video_id], scores[rec.video_id] = predict_video(
-                model, rec, plan, codec, device, bar
-            )
-    return keypoints, scores
+        for group in video_batches(records, video_batch):
+            results = predict_videos(model, group, plan, codec, device, bar)
+            done.update((rec.video_id, result) for rec, result in zip(group, results, strict=True))
+    keypoints = {r.video_id: done[r.video_id][0] for r in records}
+    return keypoints, {r.video_id: done[r.video_id][1] for r in records}
 
 
 # --- the eval command ---------------------------------------------------------------------------------------
@@ -194,7 +243,7 @@ def evaluate(
     log.info("evaluating %s (%s) on %d %s test videos", weights, ckpt["model"], len(records), dataset)
     model = prepare_model(model, options.precision, dev, codec.input_size[0], options.calibrate)
     with onnxruntime_context("torch", options.precision):
-        keypoints, scores = predict_records(model, records, options.plan, codec, dev)
+        keypoints, scores = predict_records(model, records, options.plan, codec, dev, options.video_batch)
 
     with new_folder(out):  # a failure below leaves no partial output folder
         write_predictions(out / "predictions.json", dataset, keypoints, scores)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -46,13 +47,14 @@ from dkdpose.config import RunConfig, from_dict
 from dkdpose.config_files import find_config
 from dkdpose.data.readers import read_records
 from dkdpose.data.transforms import PADDING
-from dkdpose.devices import describe_machine, set_threads
+from dkdpose.devices import describe_machine, set_threads, usable_cores
 from dkdpose.efficiency.flops import model_flops
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.evaluate import EvalOptions
 from dkdpose.evaluation.plots import plot_learning_curves
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
+from dkdpose.experiments.jobs import Job, run_jobs
 from dkdpose.experiments.runs import evaluate_cached, read_timing, train_cached
 from dkdpose.io import make_folder, write_json, write_text
 from dkdpose.skeleton import get_joint_set
@@ -211,11 +213,58 @@ def train_run(run: Run) -> Path:
     return train_cached(run.cfg, run.folder, run.name)[0]
 
 
-def evaluate_run(run: Run, weights: Path, out_dir: Path, options: EvalOptions | None = None) -> dict:
-    """score.json of `weights` on the test split (default options: single scale, no flip); reused when newer
-    than them."""
+def plan_runs(plan: AblationPlan, chosen: list[Run]) -> list[Run]:
+    """Every run that `chosen` needs, in training order: the stage-1 runs they start from, then the
+    variants, each after the earlier variants it starts from (those are trained, and evaluated only when
+    chosen)."""
+    variants: list[Run] = []
+
+    def add(run: Run) -> None:
+        for dep in run.inits.values():
+            if dep not in plan.pretrain:
+                add(plan.variants[dep])
+        if all(run is not v for v in variants):
+            variants.append(run)
+
+    for run in chosen:
+        add(run)
+    needed = {d for v in variants for d in v.inits.values() if d in plan.pretrain}
+    return [r for n, r in plan.pretrain.items() if n in needed] + variants
+
+
+def job_key(plan: AblationPlan, run: Run) -> str:
+    """The job (and log) name of a run: pretrain_<name> for stage-1 runs, the variant's name otherwise."""
+    return f"pretrain_{run.name}" if plan.pretrain.get(run.name) is run else run.name
+
+
+def job_graph(plan: AblationPlan, chosen: list[Run]) -> list[Job]:
+    """One job per run `chosen` needs, waiting for the jobs of the runs it starts from."""
+    jobs = []
+    for run in plan_runs(plan, chosen):
+        deps = (plan.pretrain[d] if d in plan.pretrain else plan.variants[d] for d in run.inits.values())
+        jobs.append(Job(job_key(plan, run), frozenset(job_key(plan, d) for d in deps)))
+    return jobs
+
+
+def _run_job(
+    config_path: str, out_dir: str, overrides: list[str], threads: int | None, evaluated: list[str], key: str
+) -> None:
+    """One job of `run_ablation(jobs > 1)`, in its own process: train the run named `key` (cached) and, for
+    a chosen variant, evaluate it."""
+    set_threads(threads)
+    plan = load_plan(config_path, out_dir, overrides)
+    run = next(r for r in (*plan.pretrain.values(), *plan.variants.values()) if job_key(plan, r) == key)
+    weights = train_run(run)
+    if key in evaluated:
+        evaluate_variant(run, weights)
+
+
+def evaluate_run(run: Run, weights: Path, out_dir: Path, pose_input: str = "predicted") -> dict:
+    """score.json of `weights` on the test split (single scale, no flip, on the run's training device);
+    reused when newer than them."""
     d = run.cfg.data
     split = d.split if d.dataset == "sub_jhmdb" else None
+    options = EvalOptions(device=run.cfg.train.device, pose_input=pose_input)
     return evaluate_cached(weights, d.dataset, d.root, out_dir, split, options)[0]["score"]
 
 
@@ -269,7 +318,14 @@ def uses_pose_input(cfg: RunConfig) -> bool:
 def evaluate_pose_diagnostics(run: Run, weights: Path) -> None:
     """DKD evaluated with h_t zeroed and scrambled inside Φ (`eval_pose_zero/`, `eval_pose_scramble/`)."""
     for mode in POSE_DIAGNOSTICS:
-        evaluate_run(run, weights, run.folder.parent / f"eval_pose_{mode}", EvalOptions(pose_input=mode))
+        evaluate_run(run, weights, run.folder.parent / f"eval_pose_{mode}", mode)
+
+
+def evaluate_variant(run: Run, weights: Path) -> None:
+    """The variant's test evaluation (`eval/`), and for DKD proper the h_t diagnostics."""
+    evaluate_run(run, weights, run.folder.parent / "eval")
+    if uses_pose_input(run.cfg):
+        evaluate_pose_diagnostics(run, weights)
 
 
 def learning_curve(run: Run) -> dict:
@@ -383,11 +439,14 @@ def run_ablation(
     overrides: list[str] | None = None,
     command: str | None = None,
     threads: int | None = None,
+    jobs: int = 1,
 ) -> dict:
     """Train (cached), evaluate and tabulate the variants of an ablation config; returns the results dict.
 
-    `threads`: torch intra-op threads (None = torch's default); 1 is much faster on a CPU shared with other
-    jobs (docs/results/README.md) and does not change what is computed.
+    `threads`: torch intra-op threads (None = torch's default, or the usable cores / `jobs`); 1 is much
+    faster on a CPU shared with other jobs (docs/results/README.md) and does not change what is computed.
+    `jobs`: how many runs train at once, each in its own process (`experiments.jobs`; logs in OUT/logs/);
+    a run starts when the runs it starts from have finished.
 
     Writes `results_dir/synthetic_ablation.json` ({"command", "machine", "variants": {name: {"person",
     "torso", "groups_torso", "gmacs_per_frame", "train_minutes"}}}) and `synthetic_ablation.md`, atomically,
@@ -395,19 +454,24 @@ def run_ablation(
     """
     plan = load_plan(config_path, out_dir, overrides)
     chosen = select(plan, only)
-    set_threads(threads)
-    needed = {r for v in chosen for r in v.inits.values()}
-    for name in plan.pretrain:
-        if name in needed:
-            train_run(plan.pretrain[name])
-    for run in chosen:
-        for dep in run.inits.values():
-            if dep in plan.variants:  # a variant started from an earlier one: train that first (cached)
-                train_run(plan.variants[dep])
-        weights = train_run(run)
-        evaluate_run(run, weights, run.folder.parent / "eval")
-        if uses_pose_input(run.cfg):
-            evaluate_pose_diagnostics(run, weights)
+    if jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1:
+        threads = threads or max(1, usable_cores() // jobs)
+        set_threads(threads)
+        for cfg in {str(r.cfg.data.root): r.cfg for r in plan_runs(plan, chosen)}.values():
+            prepare_data(cfg)  # once, before jobs that read the same data start
+        target = functools.partial(
+            _run_job, str(config_path), str(out_dir), list(overrides or []), threads, [r.name for r in chosen]
+        )
+        run_jobs(job_graph(plan, chosen), target, jobs, Path(out_dir) / "logs")
+    else:
+        set_threads(threads)
+        evaluated = {id(r) for r in chosen}
+        for run in plan_runs(plan, chosen):
+            weights = train_run(run)
+            if id(run) in evaluated:
+                evaluate_variant(run, weights)
     command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
     device = next(iter(plan.variants.values())).cfg.train.device
     results = {"command": command, "machine": describe_machine(device), "variants": {}}
