@@ -450,10 +450,12 @@ def run_ablation(
 
     Writes `results_dir/synthetic_ablation.json` ({"command", "machine", "variants": {name: {"person",
     "torso", "groups_torso", "gmacs_per_frame", "train_minutes"}}}) and `synthetic_ablation.md`, atomically,
-    with every variant of the config that has finished (so `only` runs add to the table).
+    with every variant of the config that has finished (so `only` runs add to the table), after each chosen
+    variant is evaluated and at the end.
     """
     plan = load_plan(config_path, out_dir, overrides)
     chosen = select(plan, only)
+    command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
     if jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {jobs}")
     if jobs > 1:
@@ -461,10 +463,15 @@ def run_ablation(
         set_threads(threads)
         for cfg in {str(r.cfg.data.root): r.cfg for r in plan_runs(plan, chosen)}.values():
             prepare_data(cfg)  # once, before jobs that read the same data start
-        target = functools.partial(
-            _run_job, str(config_path), str(out_dir), list(overrides or []), threads, [r.name for r in chosen]
-        )
-        run_jobs(job_graph(plan, chosen), target, jobs, Path(out_dir) / "logs")
+        names = [r.name for r in chosen]
+        target = functools.partial(_run_job, str(config_path), str(out_dir), list(overrides or []), threads)
+        target = functools.partial(target, names)
+
+        def tabulate(key: str) -> None:  # the table grows as each chosen variant finishes
+            if key in names:
+                write_results(plan, results_dir, command)
+
+        run_jobs(job_graph(plan, chosen), target, jobs, Path(out_dir) / "logs", on_done=tabulate)
     else:
         set_threads(threads)
         evaluated = {id(r) for r in chosen}
@@ -472,7 +479,13 @@ def run_ablation(
             weights = train_run(run)
             if id(run) in evaluated:
                 evaluate_variant(run, weights)
-    command = command or f"dkdpose ablation --config {config_path} --out {out_dir}"
+                write_results(plan, results_dir, command)  # the table grows as each variant finishes
+    return write_results(plan, results_dir, command)
+
+
+def write_results(plan: AblationPlan, results_dir: str | Path, command: str) -> dict:
+    """Write synthetic_ablation.json / .md and the learning-curve plot from every variant of the plan that
+    has a test score so far; returns the results dict."""
     device = next(iter(plan.variants.values())).cfg.train.device
     results = {"command": command, "machine": describe_machine(device), "variants": {}}
     lambdas, scores = {}, {}

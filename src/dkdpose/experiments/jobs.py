@@ -51,10 +51,15 @@ def check_jobs(jobs: list[Job]) -> None:
 
 
 def run_jobs(
-    jobs: list[Job], target: Callable[[str], None], parallel: int, log_dir: Path
+    jobs: list[Job],
+    target: Callable[[str], None],
+    parallel: int,
+    log_dir: Path,
+    on_done: Callable[[str], object] | None = None,
 ) -> dict[str, float]:
     """Run `target(job.key)` for every job, at most `parallel` at a time; returns {key: wall seconds}.
 
+    `on_done(key)` runs in this process after each job that succeeded (e.g. to rewrite a results table).
     `target` must be picklable (a module-level function or a functools.partial of one). A job that exits
     with status 2 (bad input) raises InputError with the last line of its log; any other failure raises
     RuntimeError naming its log.
@@ -90,6 +95,8 @@ def run_jobs(
                 if proc.exitcode == 0:
                     done[key] = time.monotonic() - t0
                     log.info("finished %s in %.1f min", key, done[key] / 60)
+                    if on_done is not None:
+                        on_done(key)
                 elif failed is None:
                     failed = (key, proc.exitcode)
     finally:
