@@ -19,10 +19,10 @@ The config format (flat; the only composition is "common overrides, then the run
 are applied last, to every run. Unknown top-level keys, variant keys, variant names and config keys are
 InputErrors.
 
-Run folders: `OUT/pretrain_<name>/` and `OUT/<variant>/train/`, `OUT/<variant>/eval/`. Training goes one
-epoch per `train` call (`runs.train_cached`: resuming from `last.pt`, which restores the optimizer, λ and RNG
-state), so that `train_time.json` — the measured wall time summed across resumes — loses at most one epoch
-when the process is killed; rerunning the same command reuses finished runs and continues cut-off ones. A
+Run folders: `OUT/pretrain_<name>/` and `OUT/<variant>/train/`, `OUT/<variant>/eval/`. Training writes
+`last.pt` and `train_time.json` (the measured wall time summed across resumes) after every epoch
+(`runs.train_cached`; resuming from `last.pt` restores the optimizer, λ and RNG state), so a killed
+process loses at most one epoch; rerunning the same command reuses finished runs and continues cut-off ones. A
 run whose config or whose stage-1 checkpoint changed is trained again.
 """
 

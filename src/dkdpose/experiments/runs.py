@@ -3,8 +3,9 @@
 `train_cached(cfg, folder)` trains a run epoch by epoch into `folder`: a finished run with the same config
 (and the same stage-1 checkpoints) is reused, a cut-off one resumes from its `last.pt` (which restores the
 optimizer, λ and RNG state), and a run whose config or stage-1 checkpoint changed is trained again.
-`train_time.json` holds the measured wall time summed across resumes; it loses at most one epoch when the
-process is killed. `evaluate_cached` re-evaluates only when the weights are newer than their score.
+`train_time.json` holds the measured wall time summed across resumes, written after every epoch (one
+`train` call runs all epochs); it loses at most one epoch when the process is killed. `evaluate_cached`
+re-evaluates only when the weights are newer than their score.
 """
 
 from __future__ import annotations
@@ -63,14 +64,17 @@ def train_cached(cfg: RunConfig, folder: Path, name: str | None = None) -> tuple
         return last, True
     prepare_data(cfg)
     timing = {"seconds": 0.0, "epochs": 0, **read_timing(folder), "init": _init_stamp(cfg)}
-    while epoch < cfg.train.epochs:
-        t0 = time.perf_counter()
-        epoch = train(cfg, folder, resume=last.exists(), stop_after_epoch=epoch + 1)["epoch"]
-        timing["seconds"] = round(timing["seconds"] + time.perf_counter() - t0, 3)
-        timing["epochs"] = epoch
+    clock = [time.perf_counter()]
+
+    def epoch_done(epoch: int) -> None:  # last.pt of `epoch` is written: account its time
+        now = time.perf_counter()
+        timing["seconds"] = round(timing["seconds"] + now - clock[0], 3)
+        timing["epochs"], clock[0] = epoch, now
         write_json(folder / TIMING_FILE, timing)
         log.info("%s: epoch %d/%d done (%.1f min so far)", name, epoch, cfg.train.epochs,
                  timing["seconds"] / 60)  # fmt: skip
+
+    train(cfg, folder, resume=last.exists(), on_epoch_end=epoch_done)
     return last, False
 
 

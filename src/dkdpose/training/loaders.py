@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -79,15 +80,23 @@ def build_loaders(cfg: RunConfig, records: list, dd: Dist):
         sampler = torch.utils.data.DistributedSampler(train_ds, dd.world, dd.rank, shuffle=True, seed=t.seed)
     else:
         sampler = SeededRandomSampler(train_ds, t.seed)
+    workers = dict(num_workers=d.workers, persistent_workers=d.workers > 0,
+                   worker_init_fn=one_opencv_thread if d.workers > 0 else None)  # fmt: skip
     train_dl = torch.utils.data.DataLoader(
-        train_ds, batch_size=t.batch_size, sampler=sampler, num_workers=d.workers, drop_last=True,
-        persistent_workers=False, pin_memory=False,
-    )  # fmt: skip
+        train_ds, batch_size=t.batch_size, sampler=sampler, drop_last=True, pin_memory=False, **workers
+    )
     val_dl = None
     if val_recs:
         val_ds = ClipDataset(val_recs, augment=False, seed=t.seed, stride=d.clip_length, **common)
-        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=t.batch_size, num_workers=d.workers)
+        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=t.batch_size, **workers)
     return train_dl, val_dl
+
+
+def one_opencv_thread(worker_id: int) -> None:
+    """DataLoader worker start: OpenCV on one thread. The workers already run side by side, and OpenCV's own
+    thread pool in every worker (as many threads as cores, each) oversubscribes the CPU, worst when several
+    runs train at once."""
+    cv2.setNumThreads(1)
 
 
 class SeededRandomSampler(torch.utils.data.Sampler):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -298,7 +299,9 @@ class Trainer:
         if improved:
             save_checkpoint(self.out / "best.pt", state)
 
-    def fit(self, stop_after_epoch: int | None = None) -> dict:
+    def fit(
+        self, stop_after_epoch: int | None = None, on_epoch_end: Callable[[int], None] | None = None
+    ) -> dict:
         cfg = self.cfg
         if self.dd.main:
             save_config(cfg, self.out / "config.yaml")
@@ -310,6 +313,8 @@ class Trainer:
         while self.epoch < cfg.train.epochs:
             self.train_epoch(logger, total, t_start, step_start)
             self.end_epoch()
+            if on_epoch_end is not None and self.dd.main:
+                on_epoch_end(self.epoch)
             if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
                 break
         logger.close()
@@ -324,11 +329,16 @@ class Trainer:
 
 
 def train(
-    cfg: RunConfig, out_dir: str | Path, resume: bool = False, stop_after_epoch: int | None = None
+    cfg: RunConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
     """Train one run into `out_dir`; returns {"epoch", "step", "best_pck", "last"}.
 
     `stop_after_epoch` ends the run early after that epoch (as an interruption would), for tests of `resume`.
+    `on_epoch_end(epoch)` is called after each epoch's last.pt is written (on rank 0).
     `data.root` must hold the dataset: call `prepare_data(cfg)` first for a config with a `synth:` section.
     """
     out = Path(out_dir)
@@ -346,4 +356,4 @@ def train(
         check_resumable(previous, with_discriminator=False)  # (the discriminator's part: when loading)
         check_same_config(previous.get("config"), cfg, str(last))
     make_folder(out)
-    return Trainer(cfg, out, resume).fit(stop_after_epoch)
+    return Trainer(cfg, out, resume).fit(stop_after_epoch, on_epoch_end)
