@@ -1,5 +1,5 @@
-"""The scripts in tools/: paired bootstrap over videos, PCK by stream position, track summary, untrained
-checkpoint, thread timing, step compilation, ONNX Runtime profile."""
+"""The scripts in tools/: paired bootstrap over videos, PCK by stream position, miss persistence, track
+summary, untrained checkpoint, thread timing, step compilation, ONNX Runtime profile."""
 
 from __future__ import annotations
 
@@ -55,6 +55,28 @@ def test_pck_by_bin_separates_frame_1_from_the_rest():
     preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
     for norm in ("torso", "person"):
         assert tool.pck_by_bin({"0001": rec}, preds, norm) == [0.0, 100.0, 100.0, 100.0, 100.0]
+
+
+def test_miss_persistence_tells_lasting_misses_from_passing_ones():
+    tool = load_tool("miss_persistence")
+    t, k = 20, 13
+    gt = np.zeros((t, k, 3))
+    gt[:, :, 0] = np.arange(k) * 10.0
+    gt[:, :, 1] = np.arange(k) * 10.0
+    rec = SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
+                          boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
+    lasting = gt[:, :, :2].copy()
+    lasting[:, 0] += 500.0  # joint 0 missed in every frame
+    passing = gt[:, :, :2].copy()
+    passing[1::2, 0] += 500.0  # joint 0 missed every other frame
+    last, passed = (
+        tool.persistence({"0001": rec}, {"videos": {"0001": {"keypoints": kp.tolist()}}}, "person")
+        for kp in (lasting, passing)
+    )
+    assert last["miss"] == pytest.approx(100 / k) and last["miss after miss"] == 100.0
+    assert last["hit before"] == 0.0 and last["copy hits"] == 0.0
+    assert passed["miss after miss"] == 0.0 and passed["hit before"] == 100.0
+    assert passed["copy hits"] == 100.0  # the joint does not move: the previous frame's guess is right
 
 
 def test_track_summary_gives_window_width_and_confidence_ranges():
