@@ -196,6 +196,7 @@ _SYNTH_DIFFICULTY = {
     "shake": "camera-shake level (0 = off; default 1)",
     "zoom": "camera-zoom level (0 = fixed; default 1)",
     "speed": "multiplies the speed of the actions (default 1)",
+    "glitch": "probability per frame that a burst of 1-3 degraded frames starts (0 = off; default 0)",
 }
 
 

@@ -35,9 +35,14 @@ class SynthParams:
     shake: float = 1.0  # camera shake level (0 = off)
     zoom: float = 1.0  # camera zoom level (0 = fixed)
     speed: float = 1.0  # multiplies the action speed (cycles per frame)
+    glitch: float = 0.0  # probability per frame that a burst of 1-3 degraded frames starts (0 = off)
 
     def as_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        """The parameters; `glitch` only when on, so outputs made before it existed keep their identity."""
+        d = dataclasses.asdict(self)
+        if not self.glitch:
+            del d["glitch"]
+        return d
 
     def validate(self) -> SynthParams:
         """Self, or InputError naming the first bad parameter."""
@@ -65,7 +70,7 @@ class SynthParams:
             raise InputError(f"--frames must be at most {MAX_FRAMES}, got {self.frames}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("distractor", "lookalike", "occluder"):
+        for name in ("distractor", "lookalike", "occluder", "glitch"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"--{name} is a probability in [0, 1], got {getattr(self, name)}")
         for name in ("blur", "noise", "flicker", "shake", "zoom", "speed"):

@@ -105,7 +105,39 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
     )  # fmt: skip
     for t in range(params.frames):
         scene.render_frame(t, out)
+    if params.glitch > 0:
+        degrade_bursts(out.frames, np.random.default_rng([params.seed, index, GLITCH_STREAM]), params.glitch)
     return out
+
+
+GLITCH_STREAM = 7  # the bursts draw from their own generator, so every other draw of the video is unchanged
+
+
+def glitch_frames(rng: np.random.Generator, frames: int, rate: float) -> np.ndarray:
+    """(frames,) bool: bursts of 1-3 consecutive frames, each clean frame starting one with prob. `rate`."""
+    bad = np.zeros(frames, bool)
+    t = 0
+    while t < frames:
+        if rng.random() < rate:
+            length = int(rng.integers(1, 4))
+            bad[t : t + length] = True
+            t += length + 1  # a clean frame after every burst
+        else:
+            t += 1
+    return bad
+
+
+def degrade_bursts(frames: list[np.ndarray], rng: np.random.Generator, rate: float) -> None:
+    """Degrade the frames of brief bursts in place (`glitch_frames`): a defocus blur, half the contrast and
+    strong noise, as in a focus hunt, a compression glitch or a dropped exposure. The labels stay: the joints
+    are still there and still counted, but a single frame shows them poorly, while the frames around a burst
+    are clean, so the previous frame is informative."""
+    for t in np.flatnonzero(glitch_frames(rng, len(frames), rate)):
+        img = frames[t].astype(np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=2.5)
+        img = 0.5 * img + 0.5 * img.mean(axis=(0, 1), keepdims=True)
+        img += rng.normal(0.0, 14.0, img.shape)
+        frames[t] = np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
 def _motion(rng: np.random.Generator, params: SynthParams, action: str) -> Motion:
