@@ -18,7 +18,7 @@ from dkdpose.data.synthetic import SynthParams, generate_dataset
 from dkdpose.data.synthetic import generate as generate_module
 from dkdpose.data.synthetic.card import boxes_overlap, compute_card
 from dkdpose.data.synthetic.presets import load_preset
-from dkdpose.data.synthetic.render import render_video
+from dkdpose.data.synthetic.render import glitch_frames, render_video
 from dkdpose.errors import InputError
 
 TINY = dict(videos=4, frames=3, seed=7, size=(64, 48))
@@ -186,6 +186,7 @@ def test_same_arguments_reuse_the_output_and_other_arguments_replace_it(tmp_path
         (dict(workers=0), "--workers must be a positive integer"),
         (dict(distractor=1.5), "--distractor is a probability"),
         (dict(lookalike=-0.1), "--lookalike is a probability"),
+        (dict(glitch=1.2), "--glitch is a probability"),
     ],
 )
 def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -239,6 +240,26 @@ def test_cli_synth_prints_the_card_and_refuses_with_exit_2(
     assert err == ["dkdpose synth: error: --videos must be a positive integer, got -1"]
     assert main(["synth", "--out", out, "--size", "big"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_glitch_degrades_brief_bursts_and_changes_nothing_else() -> None:
+    clean = SynthParams(videos=4, frames=24, width=96, height=96).validate()
+    glitched = SynthParams(videos=4, frames=24, width=96, height=96, glitch=0.3).validate()
+    assert "glitch" not in clean.as_dict()  # outputs made before the knob keep their identity
+    assert glitched.as_dict()["glitch"] == 0.3
+    a, b = render_video(clean, 1), render_video(glitched, 1)
+    np.testing.assert_array_equal(a.joints, b.joints)  # same draws: same motion, labels and visibility
+    np.testing.assert_array_equal(a.visibility, b.visibility)
+    changed = np.array([not np.array_equal(fa, fb) for fa, fb in zip(a.frames, b.frames, strict=True)])
+    assert 0 < changed.sum() < len(changed)
+    bursts = glitch_frames(np.random.default_rng([clean.seed, 1, 7]), 24, 0.3)
+    np.testing.assert_array_equal(changed, bursts)
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, bursts.astype(int), 0])))[::2]
+    assert runs.max() <= 3  # bursts of 1-3 frames ...
+    long = glitch_frames(np.random.default_rng(0), 10_000, 0.12)
+    assert 0.15 < long.mean() < 0.23  # ... about 19% of the frames at the preset's 0.12
+    for t in np.flatnonzero(bursts):  # strongly degraded, not a touch-up
+        assert np.abs(b.frames[t].astype(float) - a.frames[t]).mean() > 5
 
 
 def test_presets_are_flat_and_the_tiny_one_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
