@@ -58,7 +58,7 @@ def test_pck_by_bin_separates_frame_1_from_the_rest():
 
 
 def test_miss_persistence_tells_lasting_misses_from_passing_ones():
-    tool = load_tool("miss_persistence")
+    tool = load_tool("pck_by_frame")
     t, k = 20, 13
     gt = np.zeros((t, k, 3))
     gt[:, :, 0] = np.arange(k) * 10.0

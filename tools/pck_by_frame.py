@@ -1,10 +1,23 @@
-"""Torso (or person) PCK@0.2 by position in the stream: frame 1 (P's), frames 2-5, 6-10, 11-20, 21-end.
+"""Torso (or person) PCK@0.2 by position in the stream, or how long misses last from frame to frame.
 
     python tools/pck_by_frame.py data/synthetic_small runs/ablation/dkd_r18/eval/predictions.json [...]
+    python tools/pck_by_frame.py --persistence data/synthetic_distinct runs/abl/dkd_r18/eval/predictions.json
 
-A DKD stream starts from P on frame 1 and then runs on Φ's kernels only, so a model whose error grows along
-the video (drift) shows falling numbers from left to right; a single-frame baseline should be flat. Reads the
-test split's labels (Penn Action layout) and `dkdpose eval`'s predictions.json; prints one row per file.
+By position: frame 1 (P's), frames 2-5, 6-10, 11-20, 21-end. A DKD stream starts from P on frame 1 and then
+runs on Φ's kernels only, so a model whose error grows along the video (drift) shows falling numbers from left
+to right; a single-frame baseline should be flat.
+
+`--persistence`: over every joint counted (protocol.md) in two consecutive frames t-1 and t of a test video,
+- miss: the share of such joints missed at t;
+- miss after miss: the share missed at t among those missed at t-1 (equal to `miss` when misses come and go
+  independently of the previous frame, near 100 when a miss lasts);
+- hit before: among the misses at t, the share that was a hit at t-1 (what the previous frame could hand on);
+- copy hits: among the misses at t, the share where the t-1 prediction itself, copied to t, would be a hit.
+A model that carries the previous pose (DKD's h_t, a tracker, smoothing) can only repair misses of the last
+two kinds; when misses last for many frames, there is little to carry.
+
+Reads the test split's labels (Penn Action layout) and `dkdpose eval`'s predictions.json; prints one row per
+file.
 """
 
 from __future__ import annotations
@@ -19,23 +32,52 @@ from dkdpose.evaluation.metrics import counted_joints, joint_distances, person_s
 from dkdpose.skeleton import get_joint_set
 
 BINS = ((0, 1), (1, 5), (5, 10), (10, 20), (20, None))
+BIN_COLUMNS = ("frame 1", "2-5", "6-10", "11-20", "21-end")
+PERSISTENCE_COLUMNS = ("miss", "miss after miss", "hit before", "copy hits")
+
+
+def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCK hits (T, K), counted joints (T, K) and hits of the previous frame's prediction (T-1, K)."""
+    js = get_joint_set(rec.joint_set)
+    kp = np.asarray(keypoints, np.float64)
+    gt = np.asarray(rec.joints, np.float64)[..., :2]
+    size = person_sizes(rec.boxes) if norm == "person" else torso_sizes(gt, kp, js.torso)  # (T,)
+    hit = joint_distances(kp, gt) <= alpha * size[:, None]
+    copy = joint_distances(kp[:-1], gt[1:]) <= alpha * size[1:, None]  # t-1's prediction scored at t
+    return hit, counted_joints(rec.visibility, js.visible_only), copy
 
 
 def pck_by_bin(records: dict, predictions: dict, norm: str, alpha: float = 0.2) -> list[float]:
     """Pooled PCK (%) of the frames in each of BINS (0-based frame ranges) over every predicted video."""
     hits, counted = [0] * len(BINS), [0] * len(BINS)
     for vid, pred in predictions["videos"].items():
-        rec = records[vid]
-        js = get_joint_set(rec.joint_set)
-        kp = np.asarray(pred["keypoints"], np.float64)
-        gt = np.asarray(rec.joints, np.float64)[..., :2]
-        size = person_sizes(rec.boxes) if norm == "person" else torso_sizes(gt, kp, js.torso)
-        ok = joint_distances(kp, gt) <= alpha * size[:, None]
-        cnt = counted_joints(rec.visibility, js.visible_only)
+        ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
         for i, (a, b) in enumerate(BINS):
             hits[i] += int((ok & cnt)[a:b].sum())
             counted[i] += int(cnt[a:b].sum())
     return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+
+
+def persistence(records: dict, predictions: dict, norm: str, alpha: float = 0.2) -> dict[str, float]:
+    """The four shares (%) of `--persistence`, pooled over every predicted video."""
+    n = dict.fromkeys(("pairs", "miss", "miss_prev", "miss_both", "hit_before", "copy_hit"), 0)
+    for vid, pred in predictions["videos"].items():
+        hit, cnt, copy = video_hits(records[vid], pred["keypoints"], norm, alpha)
+        pair = cnt[1:] & cnt[:-1]
+        miss, miss_prev = ~hit[1:] & pair, ~hit[:-1] & pair
+        n["pairs"] += int(pair.sum())
+        n["miss"] += int(miss.sum())
+        n["miss_prev"] += int(miss_prev.sum())
+        n["miss_both"] += int((miss & miss_prev).sum())
+        n["hit_before"] += int((miss & hit[:-1]).sum())
+        n["copy_hit"] += int((miss & copy).sum())
+
+    def share(a: int, b: int) -> float:
+        return 100.0 * a / b if b else float("nan")
+
+    values = (share(n["miss"], n["pairs"]), share(n["miss_both"], n["miss_prev"]),
+              share(n["hit_before"], n["miss"]), share(n["copy_hit"], n["miss"]))  # fmt: skip
+    return dict(zip(PERSISTENCE_COLUMNS, values, strict=True))
 
 
 def main() -> None:
@@ -43,13 +85,19 @@ def main() -> None:
     ap.add_argument("root", help="dataset root (Penn Action layout)")
     ap.add_argument("predictions", nargs="+", help="predictions.json files of `dkdpose eval`")
     ap.add_argument("--norm", default="torso", choices=("torso", "person"))
+    ap.add_argument("--persistence", action="store_true", help="how long misses last, not PCK by position")
     args = ap.parse_args()
     records = {r.video_id: r for r in read_records("penn_action", args.root, "test")}
-    heads = ["frame 1", "2-5", "6-10", "11-20", "21-end"]
+    heads = PERSISTENCE_COLUMNS if args.persistence else BIN_COLUMNS
     print(f"| predictions | {' | '.join(heads)} |\n|---|" + "---:|" * len(heads))
     for path in args.predictions:
         with open(path) as f:
-            cells = pck_by_bin(records, json.load(f), args.norm)
+            preds = json.load(f)
+        if args.persistence:
+            row = persistence(records, preds, args.norm)
+            cells = [row[c] for c in PERSISTENCE_COLUMNS]
+        else:
+            cells = pck_by_bin(records, preds, args.norm)
         print(f"| {path} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
 
 
