@@ -464,8 +464,9 @@ def run_ablation(
         for cfg in {str(r.cfg.data.root): r.cfg for r in plan_runs(plan, chosen)}.values():
             prepare_data(cfg)  # once, before jobs that read the same data start
         names = [r.name for r in chosen]
-        target = functools.partial(_run_job, str(config_path), str(out_dir), list(overrides or []), threads)
-        target = functools.partial(target, names)
+        target = functools.partial(
+            _run_job, str(config_path), str(out_dir), list(overrides or []), threads, names
+        )
 
         def tabulate(key: str) -> None:  # the table grows as each chosen variant finishes
             if key in names:
