@@ -79,6 +79,25 @@ def test_miss_persistence_tells_lasting_misses_from_passing_ones():
     assert passed["copy hits"] == 100.0  # the joint does not move: the previous frame's guess is right
 
 
+def test_pck_by_glitch_scores_the_degraded_frames_apart():
+    tool = load_tool("pck_by_frame")
+    from dkdpose.data.synthetic.render import GLITCH_STREAM, glitch_frames
+
+    t, k = 40, 13
+    gt = np.zeros((t, k, 3))
+    gt[:, :, 0] = np.arange(k) * 10.0
+    gt[:, :, 1] = np.arange(k) * 10.0
+    rec = SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
+                          boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
+    bad = glitch_frames(np.random.default_rng([3, 4, GLITCH_STREAM]), t, 0.3)  # video "0005" = index 4
+    assert bad.any() and not bad.all()
+    pred = gt[:, :, :2].copy()
+    pred[bad] += 500.0  # wrong exactly on the degraded frames
+    preds = {"videos": {"0005": {"keypoints": pred.tolist()}}}
+    assert tool.pck_by_glitch({"0005": rec}, preds, "person", 0.3, seed=3) == [0.0, 100.0, 100.0]
+    assert tool.pck_by_glitch({"0005": rec}, preds, "person", 0.3, seed=4) != [0.0, 100.0, 100.0]  # not these
+
+
 def test_track_summary_gives_window_width_and_confidence_ranges():
     tool = load_tool("track_summary")
     person = {"id": 0, "boxes": [[0, 0, 50, 80], [10, 0, 70, 80], [5, 5, 60.5, 90]],

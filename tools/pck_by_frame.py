@@ -1,7 +1,8 @@
-"""Torso (or person) PCK@0.2 by position in the stream, or how long misses last from frame to frame.
+"""Torso (or person) PCK@0.2 by position in the stream, how long misses last, or on degraded frames.
 
     python tools/pck_by_frame.py data/synthetic_small runs/ablation/dkd_r18/eval/predictions.json [...]
     python tools/pck_by_frame.py --persistence data/synthetic_distinct runs/abl/dkd_r18/eval/predictions.json
+    python tools/pck_by_frame.py --glitch 0.12 data/synthetic_glitch runs/abl_glitch/*/eval/predictions.json
 
 By position: frame 1 (P's), frames 2-5, 6-10, 11-20, 21-end. A DKD stream starts from P on frame 1 and then
 runs on Φ's kernels only, so a model whose error grows along the video (drift) shows falling numbers from left
@@ -16,6 +17,10 @@ to right; a single-frame baseline should be flat.
 A model that carries the previous pose (DKD's h_t, a tracker, smoothing) can only repair misses of the last
 two kinds; when misses last for many frames, there is little to carry.
 
+`--glitch RATE [--seed N]` (a benchmark made by `dkdpose synth --glitch RATE --seed N`): PCK on the degraded
+frames of the bursts, on the first clean frame after a burst, and on the other clean frames, with the bursts
+drawn exactly as the generator drew them.
+
 Reads the test split's labels (Penn Action layout) and `dkdpose eval`'s predictions.json; prints one row per
 file.
 """
@@ -28,12 +33,14 @@ import json
 import numpy as np
 
 from dkdpose.data.readers import read_records
+from dkdpose.data.synthetic.render import GLITCH_STREAM, glitch_frames
 from dkdpose.evaluation.metrics import counted_joints, joint_distances, person_sizes, torso_sizes
 from dkdpose.skeleton import get_joint_set
 
 BINS = ((0, 1), (1, 5), (5, 10), (10, 20), (20, None))
 BIN_COLUMNS = ("frame 1", "2-5", "6-10", "11-20", "21-end")
 PERSISTENCE_COLUMNS = ("miss", "miss after miss", "hit before", "copy hits")
+GLITCH_COLUMNS = ("degraded", "after a burst", "other clean")
 
 
 def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,15 +87,32 @@ def persistence(records: dict, predictions: dict, norm: str, alpha: float = 0.2)
     return dict(zip(PERSISTENCE_COLUMNS, values, strict=True))
 
 
+def pck_by_glitch(records: dict, predictions: dict, norm: str, rate: float, seed: int = 0,
+                  alpha: float = 0.2) -> list[float]:  # fmt: skip
+    """Pooled PCK (%) on the degraded frames, the first clean frame after each burst and the other frames."""
+    hits, counted = [0] * 3, [0] * 3
+    for vid, pred in predictions["videos"].items():
+        ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
+        bad = glitch_frames(np.random.default_rng([seed, int(vid) - 1, GLITCH_STREAM]), len(ok), rate)
+        after = ~bad & np.r_[False, bad[:-1]]
+        for i, frames in enumerate((bad, after, ~bad & ~after)):
+            hits[i] += int((ok & cnt)[frames].sum())
+            counted[i] += int(cnt[frames].sum())
+    return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="dataset root (Penn Action layout)")
     ap.add_argument("predictions", nargs="+", help="predictions.json files of `dkdpose eval`")
     ap.add_argument("--norm", default="torso", choices=("torso", "person"))
     ap.add_argument("--persistence", action="store_true", help="how long misses last, not PCK by position")
+    ap.add_argument("--glitch", type=float, default=None, metavar="RATE",
+                    help="PCK on degraded / after-burst / other frames of a `synth --glitch RATE` benchmark")
+    ap.add_argument("--seed", type=int, default=0, help="the benchmark's synth seed (with --glitch)")
     args = ap.parse_args()
     records = {r.video_id: r for r in read_records("penn_action", args.root, "test")}
-    heads = PERSISTENCE_COLUMNS if args.persistence else BIN_COLUMNS
+    heads = PERSISTENCE_COLUMNS if args.persistence else GLITCH_COLUMNS if args.glitch else BIN_COLUMNS
     print(f"| predictions | {' | '.join(heads)} |\n|---|" + "---:|" * len(heads))
     for path in args.predictions:
         with open(path) as f:
@@ -96,6 +120,8 @@ def main() -> None:
         if args.persistence:
             row = persistence(records, preds, args.norm)
             cells = [row[c] for c in PERSISTENCE_COLUMNS]
+        elif args.glitch:
+            cells = pck_by_glitch(records, preds, args.norm, args.glitch, args.seed)
         else:
             cells = pck_by_bin(records, preds, args.norm)
         print(f"| {path} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
