@@ -128,13 +128,13 @@ def glitch_frames(rng: np.random.Generator, frames: int, rate: float) -> np.ndar
 
 
 def degrade_bursts(frames: list[np.ndarray], rng: np.random.Generator, rate: float) -> None:
-    """Degrade the frames of brief bursts in place (`glitch_frames`): a strong defocus blur, a third of the
-    contrast and heavy noise, as in a focus hunt, a compression glitch or a dropped exposure. The labels stay:
-    the joints are still there and still counted, but a single frame barely shows them (the person is a faint
-    blob), while the frames around a burst are clean, so the previous frame is informative."""
+    """Degrade the frames of brief bursts in place (`glitch_frames`): a strong defocus blur (sigma 8 px), a
+    third of the contrast and heavy noise, as in a focus hunt, a compression glitch or a dropped exposure. The
+    labels stay: the joints are still there and still counted, but a single frame barely shows them (the
+    person is a faint blob), while the frames around a burst are clean: the previous frame is informative."""
     for t in np.flatnonzero(glitch_frames(rng, len(frames), rate)):
         img = frames[t].astype(np.float32)
-        img = cv2.GaussianBlur(img, (0, 0), sigmaX=4.0)
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=8.0)
         img = 0.35 * img + 0.65 * img.mean(axis=(0, 1), keepdims=True)
         img += rng.normal(0.0, 22.0, img.shape)
         frames[t] = np.clip(img + 0.5, 0, 255).astype(np.uint8)
