@@ -169,6 +169,10 @@ def test_jobs_train_side_by_side_and_give_what_one_at_a_time_gives(ran, tmp_path
     assert "--jobs must be >= 1" in capsys.readouterr().err
     assert main([*base, "--jobs", "2", "--measure-cost", "3"]) == 2
     assert "leave out --jobs" in capsys.readouterr().err
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("keep me")
+    assert main([*base, "--jobs", "2", "--results", str(a_file)]) == 2
+    assert "not a folder" in capsys.readouterr().err and a_file.read_text() == "keep me"
     assert not (tmp_path / "o").exists()
 
 
