@@ -57,6 +57,32 @@ def tiny_cfg(root: Path, **sections):
     return from_dict(d)
 
 
+FORK_AFTER_OPENCV = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import cv2, numpy as np
+from dkdpose.config import from_dict
+from dkdpose.training.loaders import build_loaders, load_train_records
+from dkdpose.training.runtime import Dist
+img = np.zeros((480, 480, 3), np.uint8)
+with ThreadPoolExecutor(4) as pool:  # OpenCV's own thread pool runs in this process, as in an evaluation
+    list(pool.map(lambda _: cv2.warpAffine(img, np.eye(2, 3, dtype=np.float32), (400, 400)), range(8)))
+cfg = from_dict({"data": {"dataset": "penn_action", "root": sys.argv[1], "input_size": 32, "clip_length": 3,
+                          "workers": 2}, "train": {"batch_size": 2}})
+train_dl, _ = build_loaders(cfg, load_train_records(cfg), Dist())
+print(tuple(next(iter(train_dl))["image"].shape))
+"""
+
+
+def test_loader_workers_start_after_opencv_ran_in_the_process(penn_root):
+    """Training after an evaluation in the same process (`dkdpose ablation`, `dkdpose demo`): the forked
+    DataLoader workers must not hang on OpenCV's thread pool."""
+    out = subprocess.run([sys.executable, "-c", FORK_AFTER_OPENCV, str(penn_root)], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "(2, 3, 3, 32, 32)"
+
+
 def tiny_batch(cfg, root: Path) -> dict:
     records = read_records("penn_action", root, "train")
     ds = ClipDataset(records, clip_length=cfg.data.clip_length, input_size=(32, 32), seed=0)

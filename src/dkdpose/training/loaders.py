@@ -80,8 +80,9 @@ def build_loaders(cfg: RunConfig, records: list, dd: Dist):
         sampler = torch.utils.data.DistributedSampler(train_ds, dd.world, dd.rank, shuffle=True, seed=t.seed)
     else:
         sampler = SeededRandomSampler(train_ds, t.seed)
-    workers = dict(num_workers=d.workers, persistent_workers=d.workers > 0,
-                   worker_init_fn=one_opencv_thread if d.workers > 0 else None)  # fmt: skip
+    if d.workers > 0:
+        one_opencv_thread()
+    workers = dict(num_workers=d.workers, persistent_workers=d.workers > 0)
     train_dl = torch.utils.data.DataLoader(
         train_ds, batch_size=t.batch_size, sampler=sampler, drop_last=True, pin_memory=False, **workers
     )
@@ -92,10 +93,13 @@ def build_loaders(cfg: RunConfig, records: list, dd: Dist):
     return train_dl, val_dl
 
 
-def one_opencv_thread(worker_id: int) -> None:
-    """DataLoader worker start: OpenCV on one thread. The workers already run side by side, and OpenCV's own
-    thread pool in every worker (as many threads as cores, each) oversubscribes the CPU, worst when several
-    runs train at once."""
+def one_opencv_thread() -> None:
+    """OpenCV on one thread in this process, before DataLoader workers fork from it (they inherit it).
+
+    The workers already run side by side; OpenCV's own thread pool in every worker (as many threads as cores,
+    each) oversubscribes the CPU, worst when several runs train at once. It is set here and not in the
+    workers: a worker forked from a process whose OpenCV pool has run (an evaluation before the next run's
+    training, in the same process) hangs when it resizes that pool."""
     cv2.setNumThreads(1)
 
 
