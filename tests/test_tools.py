@@ -42,16 +42,21 @@ def test_paired_bootstrap_interval_brackets_the_difference():
         cmp.paired_bootstrap(score(a), score(a[:-1]), "torso")
 
 
+def _still_video(t: int, k: int = 13) -> SimpleNamespace:
+    """A Penn Action record of `t` frames whose joints stand still on a diagonal, 10+ px apart (so the
+    torso joints, shoulder and hip, are too), in a 200-px box."""
+    gt = np.zeros((t, k, 3))
+    gt[:, :, 0] = np.arange(k) * 10.0
+    gt[:, :, 1] = np.arange(k) * 10.0
+    return SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
+                           boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
+
+
 def test_pck_by_bin_separates_frame_1_from_the_rest():
     tool = load_tool("pck_by_frame")
-    t, k = 30, 13
-    gt = np.zeros((t, k, 3))
-    gt[:, :, 0] = np.arange(k) * 10.0  # torso joints (shoulder, hip) 10+ px apart
-    gt[:, :, 1] = np.arange(k) * 10.0
-    pred = gt[:, :, :2].copy()
+    rec = _still_video(30)
+    pred = rec.joints[:, :, :2].copy()
     pred[0] += 500.0  # frame 1 wrong, every later frame exact
-    rec = SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
-                          boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
     preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
     for norm in ("torso", "person"):
         assert tool.pck_by_bin({"0001": rec}, preds, norm) == [0.0, 100.0, 100.0, 100.0, 100.0]
@@ -59,21 +64,16 @@ def test_pck_by_bin_separates_frame_1_from_the_rest():
 
 def test_miss_persistence_tells_lasting_misses_from_passing_ones():
     tool = load_tool("pck_by_frame")
-    t, k = 20, 13
-    gt = np.zeros((t, k, 3))
-    gt[:, :, 0] = np.arange(k) * 10.0
-    gt[:, :, 1] = np.arange(k) * 10.0
-    rec = SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
-                          boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
-    lasting = gt[:, :, :2].copy()
+    rec = _still_video(20)
+    lasting = rec.joints[:, :, :2].copy()
     lasting[:, 0] += 500.0  # joint 0 missed in every frame
-    passing = gt[:, :, :2].copy()
+    passing = rec.joints[:, :, :2].copy()
     passing[1::2, 0] += 500.0  # joint 0 missed every other frame
     last, passed = (
         tool.persistence({"0001": rec}, {"videos": {"0001": {"keypoints": kp.tolist()}}}, "person")
         for kp in (lasting, passing)
     )
-    assert last["miss"] == pytest.approx(100 / k) and last["miss after miss"] == 100.0
+    assert last["miss"] == pytest.approx(100 / 13) and last["miss after miss"] == 100.0
     assert last["hit before"] == 0.0 and last["copy hits"] == 0.0
     assert passed["miss after miss"] == 0.0 and passed["hit before"] == 100.0
     assert passed["copy hits"] == 100.0  # the joint does not move: the previous frame's guess is right
@@ -83,15 +83,10 @@ def test_pck_by_glitch_scores_the_degraded_frames_apart():
     tool = load_tool("pck_by_frame")
     from dkdpose.data.synthetic.render import GLITCH_STREAM, glitch_frames
 
-    t, k = 40, 13
-    gt = np.zeros((t, k, 3))
-    gt[:, :, 0] = np.arange(k) * 10.0
-    gt[:, :, 1] = np.arange(k) * 10.0
-    rec = SimpleNamespace(joint_set="penn_action", joints=gt, visibility=np.ones((t, k)),
-                          boxes=np.tile([0.0, 0.0, 200.0, 200.0], (t, 1)))  # fmt: skip
-    bad = glitch_frames(np.random.default_rng([3, 4, GLITCH_STREAM]), t, 0.3)  # video "0005" = index 4
+    rec = _still_video(40)
+    bad = glitch_frames(np.random.default_rng([3, 4, GLITCH_STREAM]), 40, 0.3)  # video "0005" = index 4
     assert bad.any() and not bad.all()
-    pred = gt[:, :, :2].copy()
+    pred = rec.joints[:, :, :2].copy()
     pred[bad] += 500.0  # wrong exactly on the degraded frames
     preds = {"videos": {"0005": {"keypoints": pred.tolist()}}}
     assert tool.pck_by_glitch({"0005": rec}, preds, "person", 0.3, seed=3) == [0.0, 100.0, 100.0]
