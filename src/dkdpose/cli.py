@@ -455,8 +455,6 @@ def _run_ablation(args: argparse.Namespace) -> int:
 
     from dkdpose.experiments.ablation import measure_costs, run_ablation
 
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
     if args.measure_cost:
         if args.jobs != 1:
             raise InputError("--measure-cost times one run at a time; leave out --jobs")
