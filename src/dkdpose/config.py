@@ -75,6 +75,7 @@ class TrainConfig:
     lr_factor: float = 0.1
     warmup_steps: int = 0  # linear lr warm-up over the first N steps (stage 2: see README, "Training")
     freeze: list[str] = field(default_factory=list)  # generator parts kept fixed, e.g. [distillator]
+    stage1_lr_mult: float = 1.0  # lr x this for the parts initialized from stage 1 (1: the paper, one lr)
     optimizer: str = "rmsprop"  # rmsprop (the paper) | adam
     eta: float = 0.1  # weight of the adversarial term in L_G (Eqn. 5)
     gamma: float = 0.1  # update rate of lambda (Eqn. 7)
@@ -234,7 +235,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.clip_length": (1, 256), "data.val_videos": (0, None), "data.workers": (0, 256),
     "model.kernel_size": (0, 31), "model.channels": (1, 4096),
     "train.epochs": (1, 100_000), "train.batch_size": (1, 65_536), "train.lr": (1e-12, 10.0),
-    "train.lr_factor": (1e-12, 1.0), "train.warmup_steps": (0, None), "train.eta": (0.0, 100.0),
+    "train.lr_factor": (1e-12, 1.0), "train.stage1_lr_mult": (1e-6, 10.0), "train.warmup_steps": (0, None),
+    "train.eta": (0.0, 100.0),
     "train.gamma": (0.0, 100.0), "train.steps_per_epoch": (0, None), "train.log_every": (1, None),
     "train.seed": (0, 2**63 - 1), "train.lr_milestones": (1, None),
     "eval.scales": (0.05, 20.0),

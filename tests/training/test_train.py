@@ -24,6 +24,7 @@ from dkdpose.training import step as step_module
 from dkdpose.training.loop import (
     Trainer,
     build_discriminator,
+    generator_param_groups,
     lr_factor,
     make_optimizer,
     make_scheduler,
@@ -188,6 +189,34 @@ def test_warm_up_keeps_rmsprop_from_wrecking_a_trained_network(penn_root):
         assert opt.param_groups[0]["lr"] == pytest.approx(cfg.train.lr * (1.0 if warm == 0 else 0.2))
     assert moves[0] == pytest.approx(10 * cfg.train.lr, rel=1e-3)
     assert moves[10] == pytest.approx(cfg.train.lr, rel=1e-3)
+
+
+@pytest.mark.parametrize("variant", ["dkd", "no_pkd", "baseline"])
+def test_stage1_lr_mult_slows_exactly_the_parts_filled_from_stage_1(penn_root, variant):
+    stage1 = {"init_initializer": "stage1.pt", "init_encoder": "stage1.pt"}
+    name = "baseline_r18" if variant == "baseline" else "dkd_r18"
+    train_keys = {"variant": variant, "stage1_lr_mult": 0.1}
+    cfg = tiny_cfg(penn_root, model={"name": name, **stage1}, train=train_keys)
+    model = build_model(cfg.model_name(), num_joints=13, **cfg.model_kwargs())
+    opt = make_optimizer(generator_param_groups(model, cfg), cfg)
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    slow = {k for k, lr in lrs.items() if lr == pytest.approx(0.1 * cfg.train.lr)}
+    fast = {k for k, lr in lrs.items() if lr == cfg.train.lr}
+    assert len(slow) + len(fast) == len(list(model.parameters()))
+    stage1_parts = {"dkd": ["initializer", "encoder"], "no_pkd": ["initializer", "encoder", "classifier"],
+                    "baseline": ["net"]}[variant]  # fmt: skip
+    for part, module in model.named_children():
+        assert {id(p) for p in module.parameters()} <= (slow if part in stage1_parts else fast), part
+    cfg.train.stage1_lr_mult = 1.0  # the paper: one lr for everything
+    assert len(generator_param_groups(model, cfg)) == 1
+    cfg.train.stage1_lr_mult, cfg.model.init_initializer, cfg.model.init_encoder = 0.1, "", ""
+    assert len(generator_param_groups(model, cfg)) == 1  # nothing comes from stage 1
+
+
+def test_stage1_lr_mult_out_of_range_is_refused(penn_root):
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(InputError, match="train.stage1_lr_mult"):
+            tiny_cfg(penn_root, train={"stage1_lr_mult": bad})
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@ Every model here has the same API:
   mode).
 - `single_frame(frame)`: (B, 3, H, W) -> (B, K, H/8, W/8), the network pre-trained in stage 1.
 - `initializer` (P), `encoder` (F), `distillator` (Φ) attributes (None where a model has no such part) and
-  `load_initializer_state` / `load_encoder_state` to start from a stage-1 single-frame checkpoint.
+  `load_initializer_state` / `load_encoder_state` to start from a stage-1 single-frame checkpoint
+  (`stage1_parts` names the parts they fill).
 
 Models:
 - `BaselinePose`: SimpleBaseline on every frame (stateless).
@@ -65,6 +66,10 @@ class _VideoPoseModel(nn.Module):
     ) -> None:
         """Copy a stage-1 single-frame network (Baseline or DKD family) into P (InputError on mismatch)."""
         load_state_dict_checked(self.initializer, single_frame_state(state_dict, str(source)), str(source))
+
+    def stage1_parts(self, initializer: bool, encoder: bool) -> list[nn.Module]:
+        """The parts `load_initializer_state` (initializer) and `load_encoder_state` (encoder) fill."""
+        return ([self.initializer] if initializer else []) + ([self.encoder] if encoder else [])
 
     def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
         """Copy backbone + deconv head of a stage-1 single-frame network into F (InputError on mismatch)."""
@@ -241,6 +246,9 @@ class DKDNoPKD(_InitializedVideoModel):
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
         self.classifier = nn.Conv2d(channels, num_joints, kernel_size=1)
+
+    def stage1_parts(self, initializer: bool, encoder: bool) -> list[nn.Module]:
+        return super().stage1_parts(initializer, encoder) + ([self.classifier] if encoder else [])
 
     def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
         """F and the classifier come from the same stage-1 single-frame network."""

@@ -97,6 +97,28 @@ def freeze_parts(model: nn.Module, names: list[str]) -> list[nn.Module]:
     return parts
 
 
+def generator_param_groups(model: nn.Module, cfg: RunConfig) -> list[dict]:
+    """G's trainable parameters; with train.stage1_lr_mult != 1 the parts filled from stage-1 checkpoints
+    (`stage1_parts`: P from model.init_initializer, F from model.init_encoder) form a group at lr x mult.
+
+    The usual fine-tuning rule (a smaller lr for pre-trained weights than for new ones), applied alike to
+    every variant: the Baseline's whole network, DKD's P and F. With mult 1 there is one group (the paper).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    mult, m = cfg.train.stage1_lr_mult, cfg.model
+    if mult == 1.0 or not (m.init_initializer or m.init_encoder):
+        return [{"params": params}]
+    if not hasattr(model, "stage1_parts"):
+        raise InputError(f"train.stage1_lr_mult: {cfg.model_name()} is not initialized from stage 1")
+    parts = model.stage1_parts(bool(m.init_initializer), bool(m.init_encoder))
+    pre = {id(p) for part in parts for p in part.parameters()}
+    groups = [
+        {"params": [p for p in params if id(p) not in pre]},
+        {"params": [p for p in params if id(p) in pre], "lr": cfg.train.lr * mult},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def make_optimizer(params, cfg: RunConfig) -> torch.optim.Optimizer:
     if cfg.train.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.train.lr)
@@ -183,7 +205,7 @@ class Trainer:
         self.kind = VARIANTS[cfg.train.variant].discriminator
         fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         self.gen.to(self.device, memory_format=fmt)
-        self.opt_g = make_optimizer([p for p in self.gen.parameters() if p.requires_grad], cfg)
+        self.opt_g = make_optimizer(generator_param_groups(self.gen, cfg), cfg)
         self.sch_g = make_scheduler(self.opt_g, cfg, self.steps_per_epoch)
         self.opt_d = self.sch_d = None
         if self.disc is not None:
