@@ -1,4 +1,5 @@
-"""The scripts in tools/: paired bootstrap over videos, PCK by stream position, miss persistence, track
+"""The scripts in tools/: paired bootstrap over videos, PCK by stream position, miss persistence, PCK by where
+the distractor is, track
 summary, untrained checkpoint, thread timing, step compilation, ONNX Runtime profile."""
 
 from __future__ import annotations
@@ -91,6 +92,27 @@ def test_pck_by_glitch_scores_the_degraded_frames_apart():
     preds = {"videos": {"0005": {"keypoints": pred.tolist()}}}
     assert tool.pck_by_glitch({"0005": rec}, preds, "person", 0.3, seed=3) == [0.0, 100.0, 100.0]
     assert tool.pck_by_glitch({"0005": rec}, preds, "person", 0.3, seed=4) != [0.0, 100.0, 100.0]  # not these
+
+
+def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path):
+    tool = load_tool("pck_by_frame")
+    rec = _still_video(6)  # target box 0..200 in every frame
+    far, near = [300.0, 0.0, 400.0, 200.0], [150.0, 0.0, 450.0, 200.0]
+    boxes = np.array([[np.nan] * 4, [np.nan] * 4, far, far, near, near])
+    pred = rec.joints[:, :, :2].copy()
+    pred[4:, 0] = [420.0, 100.0]  # joint 0 looked for on the overlapping distractor, outside the target
+    pred[2, 0] += 500.0  # a miss off both people
+    preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
+    row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": boxes})
+    assert row == pytest.approx([100.0, 100 * 25 / 26, 100 * 24 / 26, 100 / 3, 100 * 2 / 3])
+    (tmp_path / "labels").mkdir()
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "labels" / "0001.mat", {"distractor_bbox": boxes + 1.0})  # 1-based on disk
+    np.testing.assert_array_equal(tool.read_distractor_boxes(str(tmp_path), ["0001"])["0001"], boxes)
+    scipy.io.savemat(tmp_path / "labels" / "0002.mat", {"bbox": boxes})
+    with pytest.raises(SystemExit, match="0002.mat: no distractor_bbox"):
+        tool.read_distractor_boxes(str(tmp_path), ["0002"])
 
 
 def test_track_summary_gives_window_width_and_confidence_ranges():

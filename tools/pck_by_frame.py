@@ -1,8 +1,10 @@
-"""Torso (or person) PCK@0.2 by position in the stream, how long misses last, or on degraded frames.
+"""Torso (or person) PCK@0.2 by position in the stream, how long misses last, on degraded frames, or by
+where the second person is.
 
     python tools/pck_by_frame.py data/synthetic_small runs/ablation/dkd_r18/eval/predictions.json [...]
     python tools/pck_by_frame.py --persistence data/synthetic_distinct runs/abl/dkd_r18/eval/predictions.json
     python tools/pck_by_frame.py --glitch 0.12 data/synthetic_glitch runs/abl_glitch/*/eval/predictions.json
+    python tools/pck_by_frame.py --distractor data/synthetic_distinct runs/abl/*/eval/predictions.json
 
 By position: frame 1 (P's), frames 2-5, 6-10, 11-20, 21-end. A DKD stream starts from P on frame 1 and then
 runs on Φ's kernels only, so a model whose error grows along the video (drift) shows falling numbers from left
@@ -21,6 +23,13 @@ two kinds; when misses last for many frames, there is little to carry.
 frames of the bursts, on the first clean frame after a burst, and on the other clean frames, with the bursts
 drawn exactly as the generator drew them.
 
+`--distractor` (a synthetic benchmark, whose label files carry `distractor_bbox`): PCK on the frames
+without the second person, with it apart from the target (boxes disjoint) and with it overlapping the
+target's box; the share of counted joints in overlapping frames; and the share of all misses whose prediction
+lies in the distractor's box and outside the target's (the joint was looked for on the other person; a
+confusion inside the target's box is not counted there). DKD's kernels carry what the target looks like;
+that can repair confusions with another person, not a joint found in the wrong place on the target.
+
 Reads the test split's labels (Penn Action layout) and `dkdpose eval`'s predictions.json; prints one row per
 file.
 """
@@ -29,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.render import GLITCH_STREAM, glitch_frames
@@ -41,6 +52,8 @@ BINS = ((0, 1), (1, 5), (5, 10), (10, 20), (20, None))
 BIN_COLUMNS = ("frame 1", "2-5", "6-10", "11-20", "21-end")
 PERSISTENCE_COLUMNS = ("miss", "miss after miss", "hit before", "copy hits")
 GLITCH_COLUMNS = ("degraded", "after a burst", "other clean")
+DISTRACTOR_COLUMNS = ("no distractor", "apart", "overlapping", "overlapping share",
+                      "misses on the distractor")
 
 
 def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +114,49 @@ def pck_by_glitch(records: dict, predictions: dict, norm: str, rate: float, seed
     return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
 
 
+def read_distractor_boxes(root: str, video_ids) -> dict[str, np.ndarray]:
+    """video id -> (T, 4) x1 y1 x2 y2 of the synthetic distractor, 0-based pixels, NaN where it is absent."""
+    boxes = {}
+    for vid in video_ids:
+        path = Path(root) / "labels" / f"{vid}.mat"
+        mat = scipy.io.loadmat(path, variable_names=["distractor_bbox"])
+        if "distractor_bbox" not in mat:
+            raise SystemExit(f"{path}: no distractor_bbox (not a synthetic benchmark)")
+        boxes[vid] = np.asarray(mat["distractor_bbox"], np.float64).reshape(-1, 4) - 1.0  # 1-based on disk
+    return boxes
+
+
+def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """points (T, K, 2), boxes (T, 4) -> (T, K): inside the frame's box (False where the box is NaN)."""
+    x, y, b = points[..., 0], points[..., 1], boxes[:, None, :]
+    with np.errstate(invalid="ignore"):
+        return (x >= b[..., 0]) & (x <= b[..., 2]) & (y >= b[..., 1]) & (y <= b[..., 3])
+
+
+def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: dict,
+                      alpha: float = 0.2) -> list[float]:  # fmt: skip
+    """Pooled PCK (%) on frames without the distractor, with it apart, with it overlapping the target's box,
+    the share (%) of counted joints in overlapping frames, and the share (%) of misses predicted on the
+    distractor (in its box, outside the target's)."""
+    hits, counted, misses, on_other = [0] * 3, [0] * 3, 0, 0
+    for vid, pred in predictions["videos"].items():
+        ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
+        d, t = distractors[vid][: len(ok)], np.asarray(records[vid].boxes, np.float64)
+        present = ~np.isnan(d).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            apart = (d[:, 0] > t[:, 2]) | (d[:, 2] < t[:, 0]) | (d[:, 1] > t[:, 3]) | (d[:, 3] < t[:, 1])
+        for i, frames in enumerate((~present, present & apart, present & ~apart)):
+            hits[i] += int((ok & cnt)[frames].sum())
+            counted[i] += int(cnt[frames].sum())
+        kp = np.asarray(pred["keypoints"], np.float64)[..., :2]
+        miss = cnt & ~ok
+        misses += int(miss.sum())
+        on_other += int((miss & _inside(kp, d) & ~_inside(kp, t)).sum())
+    pck = [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+    overlapping = 100.0 * counted[2] / sum(counted) if sum(counted) else float("nan")
+    return pck + [overlapping, 100.0 * on_other / misses if misses else float("nan")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="dataset root (Penn Action layout)")
@@ -110,9 +166,13 @@ def main() -> None:
     ap.add_argument("--glitch", type=float, default=None, metavar="RATE",
                     help="PCK on degraded / after-burst / other frames of a `synth --glitch RATE` benchmark")
     ap.add_argument("--seed", type=int, default=0, help="the benchmark's synth seed (with --glitch)")
+    ap.add_argument("--distractor", action="store_true",
+                    help="PCK without / apart from / overlapping the second person, and misses on it")
     args = ap.parse_args()
     records = {r.video_id: r for r in read_records("penn_action", args.root, "test")}
-    heads = PERSISTENCE_COLUMNS if args.persistence else GLITCH_COLUMNS if args.glitch else BIN_COLUMNS
+    distractors = read_distractor_boxes(args.root, records) if args.distractor else {}
+    heads = (PERSISTENCE_COLUMNS if args.persistence else GLITCH_COLUMNS if args.glitch
+             else DISTRACTOR_COLUMNS if args.distractor else BIN_COLUMNS)  # fmt: skip
     print(f"| predictions | {' | '.join(heads)} |\n|---|" + "---:|" * len(heads))
     for path in args.predictions:
         with open(path) as f:
@@ -122,6 +182,8 @@ def main() -> None:
             cells = [row[c] for c in PERSISTENCE_COLUMNS]
         elif args.glitch:
             cells = pck_by_glitch(records, preds, args.norm, args.glitch, args.seed)
+        elif args.distractor:
+            cells = pck_by_distractor(records, preds, args.norm, distractors)
         else:
             cells = pck_by_bin(records, preds, args.norm)
         print(f"| {path} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
