@@ -115,6 +115,15 @@ def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path)
         tool.read_distractor_boxes(str(tmp_path), ["0002"])
 
 
+def test_pck_by_frame_takes_one_mode_at_a_time(monkeypatch, capsys, tmp_path):
+    tool = load_tool("pck_by_frame")
+    argv = ["pck_by_frame.py", "--persistence", "--distractor", str(tmp_path), "p.json"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        tool.main()
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_track_summary_gives_window_width_and_confidence_ranges():
     tool = load_tool("track_summary")
     person = {"id": 0, "boxes": [[0, 0, 50, 80], [10, 0, 70, 80], [5, 5, 60.5, 90]],

@@ -67,15 +67,24 @@ def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarra
     return hit, counted_joints(rec.visibility, js.visible_only), copy
 
 
+def _pool(ok: np.ndarray, cnt: np.ndarray, frame_sets, hits: list[int], counted: list[int]) -> None:
+    """Add the hits and counted joints of each frame selection (index or mask over T) to hits / counted."""
+    for i, frames in enumerate(frame_sets):
+        hits[i] += int((ok & cnt)[frames].sum())
+        counted[i] += int(cnt[frames].sum())
+
+
+def _percent(hits: list[int], counted: list[int]) -> list[float]:
+    return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+
+
 def pck_by_bin(records: dict, predictions: dict, norm: str, alpha: float = 0.2) -> list[float]:
     """Pooled PCK (%) of the frames in each of BINS (0-based frame ranges) over every predicted video."""
     hits, counted = [0] * len(BINS), [0] * len(BINS)
     for vid, pred in predictions["videos"].items():
         ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
-        for i, (a, b) in enumerate(BINS):
-            hits[i] += int((ok & cnt)[a:b].sum())
-            counted[i] += int(cnt[a:b].sum())
-    return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+        _pool(ok, cnt, [slice(a, b) for a, b in BINS], hits, counted)
+    return _percent(hits, counted)
 
 
 def persistence(records: dict, predictions: dict, norm: str, alpha: float = 0.2) -> dict[str, float]:
@@ -108,10 +117,8 @@ def pck_by_glitch(records: dict, predictions: dict, norm: str, rate: float, seed
         ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
         bad = glitch_frames(np.random.default_rng([seed, int(vid) - 1, GLITCH_STREAM]), len(ok), rate)
         after = ~bad & np.r_[False, bad[:-1]]
-        for i, frames in enumerate((bad, after, ~bad & ~after)):
-            hits[i] += int((ok & cnt)[frames].sum())
-            counted[i] += int(cnt[frames].sum())
-    return [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+        _pool(ok, cnt, (bad, after, ~bad & ~after), hits, counted)
+    return _percent(hits, counted)
 
 
 def read_distractor_boxes(root: str, video_ids) -> dict[str, np.ndarray]:
@@ -145,14 +152,12 @@ def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: 
         present = ~np.isnan(d).any(axis=1)
         with np.errstate(invalid="ignore"):
             apart = (d[:, 0] > t[:, 2]) | (d[:, 2] < t[:, 0]) | (d[:, 1] > t[:, 3]) | (d[:, 3] < t[:, 1])
-        for i, frames in enumerate((~present, present & apart, present & ~apart)):
-            hits[i] += int((ok & cnt)[frames].sum())
-            counted[i] += int(cnt[frames].sum())
+        _pool(ok, cnt, (~present, present & apart, present & ~apart), hits, counted)
         kp = np.asarray(pred["keypoints"], np.float64)[..., :2]
         miss = cnt & ~ok
         misses += int(miss.sum())
         on_other += int((miss & _inside(kp, d) & ~_inside(kp, t)).sum())
-    pck = [100.0 * h / c if c else float("nan") for h, c in zip(hits, counted, strict=True)]
+    pck = _percent(hits, counted)
     overlapping = 100.0 * counted[2] / sum(counted) if sum(counted) else float("nan")
     return pck + [overlapping, 100.0 * on_other / misses if misses else float("nan")]
 
@@ -162,11 +167,12 @@ def main() -> None:
     ap.add_argument("root", help="dataset root (Penn Action layout)")
     ap.add_argument("predictions", nargs="+", help="predictions.json files of `dkdpose eval`")
     ap.add_argument("--norm", default="torso", choices=("torso", "person"))
-    ap.add_argument("--persistence", action="store_true", help="how long misses last, not PCK by position")
-    ap.add_argument("--glitch", type=float, default=None, metavar="RATE",
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--persistence", action="store_true", help="how long misses last, not PCK by position")
+    mode.add_argument("--glitch", type=float, default=None, metavar="RATE",
                     help="PCK on degraded / after-burst / other frames of a `synth --glitch RATE` benchmark")
     ap.add_argument("--seed", type=int, default=0, help="the benchmark's synth seed (with --glitch)")
-    ap.add_argument("--distractor", action="store_true",
+    mode.add_argument("--distractor", action="store_true",
                     help="PCK without / apart from / overlapping the second person, and misses on it")
     args = ap.parse_args()
     records = {r.video_id: r for r in read_records("penn_action", args.root, "test")}

@@ -108,8 +108,6 @@ def generator_param_groups(model: nn.Module, cfg: RunConfig) -> list[dict]:
     mult, m = cfg.train.stage1_lr_mult, cfg.model
     if mult == 1.0 or not (m.init_initializer or m.init_encoder):
         return [{"params": params}]
-    if not hasattr(model, "stage1_parts"):
-        raise InputError(f"train.stage1_lr_mult: {cfg.model_name()} is not initialized from stage 1")
     parts = model.stage1_parts(bool(m.init_initializer), bool(m.init_encoder))
     pre = {id(p) for part in parts for p in part.parameters()}
     groups = [
