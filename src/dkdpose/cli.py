@@ -117,6 +117,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="--train-step: override a key"
     )
     p.add_argument("--amp", default="none,bf16", help="--train-step: none,bf16 (default: both)")
+    p.add_argument(
+        "--memory-format", default=None,
+        help="--train-step: contiguous,channels_last, each timed with every --amp (default: the config's)",
+    )  # fmt: skip
     p.set_defaults(func=_run_bench)
 
 
@@ -160,8 +164,8 @@ def _run_bench_latency(args: argparse.Namespace, models: list[str] | None) -> in
 
 def _run_bench_train_step(args: argparse.Namespace) -> int:
     from dkdpose.config import load_config
+    from dkdpose.efficiency import train_step as ts
     from dkdpose.efficiency.bench import save_result
-    from dkdpose.efficiency.train_step import bench_train_step, format_train_step_table, parse_amps
     from dkdpose.experiments.ablation import load_plan
 
     if args.config is None:
@@ -176,8 +180,10 @@ def _run_bench_train_step(args: argparse.Namespace) -> int:
         cfg = runs[args.variant].cfg
     repeats = 5 if args.repeats is None else args.repeats  # a training step takes seconds
     warmup = 1 if args.warmup is None else args.warmup
-    result = bench_train_step(cfg, parse_amps(args.amp), repeats, warmup, args.device, args.threads)
-    print(format_train_step_table(result))
+    formats = None if args.memory_format is None else ts.parse_memory_formats(args.memory_format)
+    amps = ts.parse_amps(args.amp)
+    result = ts.bench_train_step(cfg, amps, repeats, warmup, args.device, args.threads, formats)
+    print(ts.format_train_step_table(result))
     if args.out:
         save_result(args.out, {**result, "command": _bench_command()})
     return 0

@@ -9,7 +9,13 @@ import torch
 
 from dkdpose.cli import main
 from dkdpose.config import from_dict
-from dkdpose.efficiency.train_step import _trainee, bench_train_step, parse_amps, random_batch
+from dkdpose.efficiency.train_step import (
+    _trainee,
+    bench_train_step,
+    parse_amps,
+    parse_memory_formats,
+    random_batch,
+)
 from dkdpose.errors import InputError
 
 TINY = ["--set", "data.input_size=64", "--set", "model.channels=16", "--set", "train.batch_size=1",
@@ -54,6 +60,22 @@ def test_bench_train_step_times_each_amp_in_one_run():
         assert 0 < r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"]
 
 
+def test_each_memory_format_is_timed_with_each_amp_from_the_same_weights():
+    result = bench_train_step(_cfg(), ["none"], repeats=1, warmup=0, threads=1,
+                              memory_formats=["contiguous", "channels_last"])  # fmt: skip
+    assert [(r["amp"], r["memory_format"]) for r in result["steps"]] == [
+        ("none", "contiguous"), ("none", "channels_last")]  # fmt: skip
+    cfg, dev = _cfg(), torch.device("cpu")
+    plain, last = _trainee(cfg, "none", dev, "contiguous"), _trainee(cfg, "none", dev, "channels_last")
+    conv = lambda tr: tr.gen.initializer.features.trunk.conv1.weight  # noqa: E731
+    assert torch.equal(conv(plain), conv(last))
+    assert conv(plain).is_contiguous() and conv(last).is_contiguous(memory_format=torch.channels_last)
+    assert not conv(last).is_contiguous()
+    # without a list the config decides, and the result says which
+    default = bench_train_step(_cfg(), ["none"], repeats=1, warmup=0, threads=1)
+    assert default["steps"][0]["memory_format"] == "contiguous"
+
+
 def test_bench_train_step_on_an_ablation_variant_writes_json(tmp_path, capsys):
     out = tmp_path / "train_step.json"
     argv = ["bench", "--train-step", "--config", "ablation_synthetic", "--variant", "dkd_r18", *TINY, "--amp",
@@ -73,11 +95,20 @@ def test_bench_train_step_on_an_ablation_variant_writes_json(tmp_path, capsys):
         (["--train-step", "--config", "ablation_synthetic", "--variant", "nope"], "no run 'nope'"),
         (["--train-step", "--config", "ablation_synthetic", "--variant", "dkd_r18", "--amp", "fp16"],
          "--amp"),
+        (["--train-step", "--config", "ablation_synthetic", "--variant", "dkd_r18", "--memory-format",
+          "nhwc"], "--memory-format"),
     ],
 )
 def test_bench_train_step_refusals(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_memory_format_lists_are_checked():
+    assert parse_memory_formats("channels_last,contiguous") == ["channels_last", "contiguous"]
+    for bad in ("", "nhwc", "contiguous,contiguous"):
+        with pytest.raises(InputError, match="--memory-format"):
+            parse_memory_formats(bad)
 
 
 def test_amp_lists_are_checked():

@@ -3,9 +3,11 @@
 A step is one iteration of Algorithm 1 (`training.step.gan_step`: the generator's forward pass over a clip
 batch, D on real and fake pairs, both backward passes and both optimizer updates), as `dkdpose train` runs it
 for a run config: its model, variant, discriminator, optimizer, batch size, clip length, input size and
-`train.channels_last`. Each precision (`none` = float32, `bf16` = `torch.autocast` with bfloat16, as
-`train.amp: bf16`) gets its own copy of the networks, built from the same seed; every round runs one step of
-each precision in turn, so a change of load on the machine hits them alike and the ratio stays fair. The
+`train.channels_last`. Each setting -- a precision (`none` = float32, `bf16` = `torch.autocast` with bfloat16,
+as `train.amp: bf16`) and a memory format of the weights (`contiguous`, or `channels_last` as
+`train.channels_last: true`; by default the config's) -- gets its own copy of the networks, built from the
+same seed; every round runs one step of each setting in turn, so a change of load on the machine hits them
+alike and the ratio stays fair. The frames stay in the loader's contiguous layout, as in `dkdpose train`. The
 first `warmup` rounds are not timed. No data is read: the batch is random frames and target heatmaps of the
 config's shape, so the loader's cost is not in the figure (it runs in worker processes during training).
 """
@@ -31,14 +33,16 @@ from dkdpose.training.loop import build_discriminator, make_optimizer
 from dkdpose.training.step import gan_step
 
 AMPS = ("none", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 NUM_JOINTS = 13  # Penn Action's joints: the step's cost hardly depends on K
 
 
 @dataclass
 class _Trainee:
-    """One precision's networks, optimizers and autocast context."""
+    """One setting's networks, optimizers and autocast context."""
 
     amp: str
+    memory_format: str
     gen: nn.Module
     disc: nn.Module | None
     opt_g: torch.optim.Optimizer
@@ -47,22 +51,35 @@ class _Trainee:
     times: list[float]
 
 
-def parse_amps(text: str) -> list[str]:
-    """ "none,bf16" -> ["none", "bf16"] (each one of AMPS, at least one, no repeats)."""
+def _parse_list(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    """ "a,b" -> ["a", "b"]: each one of `allowed`, at least one, no repeats."""
     names = [a.strip() for a in text.split(",") if a.strip()]
-    bad = [a for a in names if a not in AMPS]
+    bad = [a for a in names if a not in allowed]
     if not names or bad or len(set(names)) != len(names):
-        raise InputError(f"--amp must list some of {', '.join(AMPS)} once each, got {text!r}")
+        raise InputError(f"{option} must list some of {', '.join(allowed)} once each, got {text!r}")
     return names
 
 
-def _trainee(cfg: RunConfig, amp: str, device: torch.device) -> _Trainee:
+def parse_amps(text: str) -> list[str]:
+    """ "none,bf16" -> ["none", "bf16"] (each one of AMPS, at least one, no repeats)."""
+    return _parse_list(text, AMPS, "--amp")
+
+
+def parse_memory_formats(text: str) -> list[str]:
+    """ "contiguous,channels_last" -> the two names (each one of MEMORY_FORMATS, at least one, no repeats)."""
+    return _parse_list(text, MEMORY_FORMATS, "--memory-format")
+
+
+def _trainee(cfg: RunConfig, amp: str, device: torch.device, memory_format: str | None = None) -> _Trainee:
+    """The networks of `cfg` at precision `amp`, weights in `memory_format` (None: as the config says)."""
     with torch.random.fork_rng(devices=[]):  # the same weights at every precision; caller's RNG untouched
         torch.manual_seed(cfg.train.seed)
         kwargs = {**cfg.model_kwargs(), "pretrained": None}  # the weights do not change the step's cost
         gen = build_model(cfg.model_name(), num_joints=NUM_JOINTS, **kwargs)
         disc = build_discriminator(cfg, NUM_JOINTS)
-    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    if memory_format is None:
+        memory_format = "channels_last" if cfg.train.channels_last else "contiguous"
+    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
     gen.to(device, memory_format=fmt).train()
     opt_d = None
     if disc is not None:
@@ -71,7 +88,7 @@ def _trainee(cfg: RunConfig, amp: str, device: torch.device) -> _Trainee:
     opt_g = make_optimizer([p for p in gen.parameters() if p.requires_grad], cfg)
     dtype = torch.bfloat16 if amp == "bf16" else None
     autocast = lambda: torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)  # noqa: E731
-    return _Trainee(amp, gen, disc, opt_g, opt_d, autocast, [])
+    return _Trainee(amp, memory_format, gen, disc, opt_g, opt_d, autocast, [])
 
 
 def random_batch(cfg: RunConfig, device: torch.device, seed: int = 0) -> dict[str, Tensor]:
@@ -105,15 +122,20 @@ def bench_train_step(
     warmup: int = 1,
     device: str = "cpu",
     threads: int | None = None,
+    memory_formats: list[str] | None = None,
 ) -> dict:
-    """Seconds per training step of run config `cfg` at each of `amps` (default both), interleaved.
+    """Seconds per training step of run config `cfg` at each of `amps` (default both) x `memory_formats`
+    (default: the config's), interleaved.
 
     Returns {"device", "cpu", "torch_threads", "load_1min", "model", "variant", "batch_size", "clip_length",
-    "input_size", "channels_last", "repeats", "warmup", "steps": [{"amp", "seconds_median", "seconds_min",
-    "seconds_max", "ratio_to_first"}]}; ratio_to_first = this median / the first amp's median.
+    "input_size", "channels_last", "repeats", "warmup", "steps": [{"amp", "memory_format", "seconds_median",
+    "seconds_min", "seconds_max", "ratio_to_first"}]}; ratio_to_first = this median / the first setting's.
     """
     amps = list(amps or AMPS)
     parse_amps(",".join(amps))
+    formats = list(memory_formats or [None])
+    if memory_formats is not None:
+        parse_memory_formats(",".join(memory_formats))
     if repeats < 1 or warmup < 0:
         raise InputError(f"bench: --repeats must be >= 1 and --warmup >= 0, got {repeats}, {warmup}")
     if threads is not None and threads < 1:
@@ -122,7 +144,7 @@ def bench_train_step(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
-        trainees = [_trainee(cfg, amp, dev) for amp in amps]
+        trainees = [_trainee(cfg, amp, dev, fmt) for fmt in formats for amp in amps]
         batch = random_batch(cfg, dev)
         for round_ in range(warmup + repeats):
             for tr in trainees:
@@ -142,6 +164,7 @@ def _result(
     steps = [
         {
             "amp": tr.amp,
+            "memory_format": tr.memory_format,
             "seconds_median": round(statistics.median(tr.times), 4),
             "seconds_min": round(min(tr.times), 4),
             "seconds_max": round(max(tr.times), 4),
@@ -166,10 +189,10 @@ def format_train_step_table(result: dict) -> str:
         f"{result['model']} ({result['variant']}), {result['batch_size']} clips x {result['clip_length']} "
         f"frames at {result['input_size']} px; medians of {result['repeats']} interleaved rounds"
     )
-    lines = [head, f"{'amp':6s} {'s/step':>8s} {'min':>8s} {'max':>8s} {'ratio':>6s}"]
+    lines = [head, f"{'amp':6s} {'memory format':14s} {'s/step':>8s} {'min':>8s} {'max':>8s} {'ratio':>6s}"]
     for r in result["steps"]:
         lines.append(
-            f"{r['amp']:6s} {r['seconds_median']:8.3f} {r['seconds_min']:8.3f} {r['seconds_max']:8.3f} "
-            f"{r['ratio_to_first']:6.2f}"
+            f"{r['amp']:6s} {r['memory_format']:14s} {r['seconds_median']:8.3f} {r['seconds_min']:8.3f} "
+            f"{r['seconds_max']:8.3f} {r['ratio_to_first']:6.2f}"
         )
     return "\n".join(lines)
