@@ -237,8 +237,10 @@ def test_freeze_keeps_a_part_at_its_start_including_batchnorm_statistics(penn_ro
 
 
 @pytest.mark.slow
-def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path, monkeypatch):
-    cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train={"warmup_steps": 3})
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_resume_reproduces_the_uninterrupted_run(penn_root, tmp_path, monkeypatch, channels_last):
+    train_keys = {"warmup_steps": 3, "channels_last": channels_last}
+    cfg = tiny_cfg(penn_root, data={"val_videos": 1}, train=train_keys)
     full = train(cfg, tmp_path / "full")
     saved = []
     real_save = loop_module.save_checkpoint
