@@ -103,16 +103,34 @@ def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path)
     pred[4:, 0] = [420.0, 100.0]  # joint 0 looked for on the overlapping distractor, outside the target
     pred[2, 0] += 500.0  # a miss off both people
     preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
-    row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": boxes})
-    assert row == pytest.approx([100.0, 100 * 25 / 26, 100 * 24 / 26, 100 / 3, 100 * 2 / 3])
+    row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": (boxes, None)})
+    nan = float("nan")
+    expected = [100.0, 100 * 25 / 26, 100 * 24 / 26, 100 / 3, 100 * 2 / 3, nan, nan]
+    assert row == pytest.approx(expected, nan_ok=True)
+    # with the distractor's joints: misses at one of them count wherever the boxes are
+    other = np.full((6, 13, 2), np.nan)
+    other[2:] = [430.0, 90.0]  # every joint of the distractor near (420, 100) in frames 3-6 ...
+    other[2, 5] = [70.0, 50.0]  # ... but in frame 3 one inside the target's body
+    pred[3, 1] = [425.0, 95.0]  # frame 4: joint 1 at the apart distractor, outside its box (x2 = 400)
+    pred[2, 12] = [62.0, 58.0]  # frame 3: a miss 11 px from that joint, 3 px from the target's joint 6
+    preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
+    row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": (boxes, other)})
+    assert row[4] == pytest.approx(100 * 2 / 5)  # in its box and outside the target's: frames 5-6, joint 0
+    assert row[5] == pytest.approx(100 * 3 / 5)  # at its joints: those two and frame 4's joint 1
+    assert row[6] == pytest.approx(100 * 1 / 5)  # 3 frames later (T/2): only frame 5's joint 0 meets it there
     (tmp_path / "labels").mkdir()
     import scipy.io
 
     scipy.io.savemat(tmp_path / "labels" / "0001.mat", {"distractor_bbox": boxes + 1.0})  # 1-based on disk
-    np.testing.assert_array_equal(tool.read_distractor_boxes(str(tmp_path), ["0001"])["0001"], boxes)
+    boxes_read, joints_read = tool.read_distractors(str(tmp_path), ["0001"])["0001"]
+    np.testing.assert_array_equal(boxes_read, boxes)
+    assert joints_read is None
+    scipy.io.savemat(tmp_path / "labels" / "0003.mat", {"distractor_bbox": boxes + 1.0,
+                     "distractor_x": other[..., 0] + 1.0, "distractor_y": other[..., 1] + 1.0})  # fmt: skip
+    np.testing.assert_array_equal(tool.read_distractors(str(tmp_path), ["0003"])["0003"][1], other)
     scipy.io.savemat(tmp_path / "labels" / "0002.mat", {"bbox": boxes})
     with pytest.raises(SystemExit, match="0002.mat: no distractor_bbox"):
-        tool.read_distractor_boxes(str(tmp_path), ["0002"])
+        tool.read_distractors(str(tmp_path), ["0002"])
 
 
 def test_pck_by_frame_takes_one_mode_at_a_time(monkeypatch, capsys, tmp_path):

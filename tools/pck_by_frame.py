@@ -25,10 +25,16 @@ drawn exactly as the generator drew them.
 
 `--distractor` (a synthetic benchmark, whose label files carry `distractor_bbox`): PCK on the frames
 without the second person, with it apart from the target (boxes disjoint) and with it overlapping the
-target's box; the share of counted joints in overlapping frames; and the share of all misses whose prediction
+target's box; the share of counted joints in overlapping frames; the share of all misses whose prediction
 lies in the distractor's box and outside the target's (the joint was looked for on the other person; a
-confusion inside the target's box is not counted there). DKD's kernels carry what the target looks like;
-that can repair confusions with another person, not a joint found in the wrong place on the target.
+confusion inside the target's box is not counted there); and, where the label files also carry the
+distractor's joints (`distractor_x`, `distractor_y`), the share of misses whose prediction is within the PCK
+threshold of one of the distractor's joints and nearer to it than to any joint of the target, wherever the
+boxes are ("-" for label files without them), and the same share with the distractor's joints taken half a
+video away in time (rolled by T/2 frames): the rate at which misses fall near the other person by chance,
+because it stands close by, which the first share must exceed to show confusions.
+DKD's kernels carry what the target looks like; that can repair confusions with another person, not a joint
+found in the wrong place on the target.
 
 Reads the test split's labels (Penn Action layout) and `dkdpose eval`'s predictions.json; prints one row per
 file.
@@ -53,7 +59,7 @@ BIN_COLUMNS = ("frame 1", "2-5", "6-10", "11-20", "21-end")
 PERSISTENCE_COLUMNS = ("miss", "miss after miss", "hit before", "copy hits")
 GLITCH_COLUMNS = ("degraded", "after a burst", "other clean")
 DISTRACTOR_COLUMNS = ("no distractor", "apart", "overlapping", "overlapping share",
-                      "misses on the distractor")
+                      "misses on the distractor", "misses at its joints", "at its joints, T/2 away")
 
 
 def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,10 +67,17 @@ def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarra
     js = get_joint_set(rec.joint_set)
     kp = np.asarray(keypoints, np.float64)
     gt = np.asarray(rec.joints, np.float64)[..., :2]
-    size = person_sizes(rec.boxes) if norm == "person" else torso_sizes(gt, kp, js.torso)  # (T,)
+    size = norm_sizes(rec, kp, norm)
     hit = joint_distances(kp, gt) <= alpha * size[:, None]
     copy = joint_distances(kp[:-1], gt[1:]) <= alpha * size[1:, None]  # t-1's prediction scored at t
     return hit, counted_joints(rec.visibility, js.visible_only), copy
+
+
+def norm_sizes(rec, kp: np.ndarray, norm: str) -> np.ndarray:
+    """(T,) the PCK normaliser of each frame: the person's box size or the torso size."""
+    if norm == "person":
+        return person_sizes(rec.boxes)
+    return torso_sizes(np.asarray(rec.joints, np.float64)[..., :2], kp, get_joint_set(rec.joint_set).torso)
 
 
 def _pool(ok: np.ndarray, cnt: np.ndarray, frame_sets, hits: list[int], counted: list[int]) -> None:
@@ -121,16 +134,21 @@ def pck_by_glitch(records: dict, predictions: dict, norm: str, rate: float, seed
     return _percent(hits, counted)
 
 
-def read_distractor_boxes(root: str, video_ids) -> dict[str, np.ndarray]:
-    """video id -> (T, 4) x1 y1 x2 y2 of the synthetic distractor, 0-based pixels, NaN where it is absent."""
-    boxes = {}
+def read_distractors(root: str, video_ids) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """video id -> ((T, 4) x1 y1 x2 y2 of the synthetic distractor, (T, K, 2) its joints or None when the
+    label file has none), 0-based pixels, NaN where it is absent."""
+    out = {}
     for vid in video_ids:
         path = Path(root) / "labels" / f"{vid}.mat"
-        mat = scipy.io.loadmat(path, variable_names=["distractor_bbox"])
+        mat = scipy.io.loadmat(path, variable_names=["distractor_bbox", "distractor_x", "distractor_y"])
         if "distractor_bbox" not in mat:
             raise SystemExit(f"{path}: no distractor_bbox (not a synthetic benchmark)")
-        boxes[vid] = np.asarray(mat["distractor_bbox"], np.float64).reshape(-1, 4) - 1.0  # 1-based on disk
-    return boxes
+        boxes = np.asarray(mat["distractor_bbox"], np.float64).reshape(-1, 4) - 1.0  # 1-based on disk
+        joints = None
+        if "distractor_x" in mat and "distractor_y" in mat:
+            joints = np.stack([mat["distractor_x"], mat["distractor_y"]], axis=-1).astype(np.float64) - 1.0
+        out[vid] = boxes, joints
+    return out
 
 
 def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -140,15 +158,32 @@ def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         return (x >= b[..., 0]) & (x <= b[..., 2]) & (y >= b[..., 1]) & (y <= b[..., 3])
 
 
+def _nearest(kp: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """kp (T, K, 2), joints (T, K', 2) -> (T, K) distance to the nearest of `joints` in the same frame
+    (inf where all of them are NaN)."""
+    dist = np.linalg.norm(kp[:, :, None, :] - joints[:, None, :, :], axis=-1)  # (T, K, K')
+    return np.where(np.isnan(dist), np.inf, dist).min(axis=-1)
+
+
+def at_other_person(kp: np.ndarray, target: np.ndarray, other: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(T, K): the prediction is within `radius` (T,) of one of the other person's joints (T, K', 2; NaN:
+    absent) and nearer to it than to any of the target's joints (T, K, 2)."""
+    near_other = _nearest(kp, other)
+    return (near_other <= radius[:, None]) & (near_other < _nearest(kp, target))
+
+
 def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: dict,
                       alpha: float = 0.2) -> list[float]:  # fmt: skip
     """Pooled PCK (%) on frames without the distractor, with it apart, with it overlapping the target's box,
-    the share (%) of counted joints in overlapping frames, and the share (%) of misses predicted on the
-    distractor (in its box, outside the target's)."""
-    hits, counted, misses, on_other = [0] * 3, [0] * 3, 0, 0
+    the share (%) of counted joints in overlapping frames, the share (%) of misses predicted on the
+    distractor (in its box, outside the target's), the share (%) of misses at one of its joints (within the
+    PCK threshold and nearer to it than to any joint of the target; NaN when a video's labels lack them) and
+    that share with its joints rolled by T/2 frames (chance)."""
+    hits, counted, misses, on_other, at_joint = [0] * 3, [0] * 3, 0, 0, [0, 0]
+    exact = all(distractors[vid][1] is not None for vid in predictions["videos"])
     for vid, pred in predictions["videos"].items():
         ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
-        d, t = distractors[vid][: len(ok)], np.asarray(records[vid].boxes, np.float64)
+        d, t = distractors[vid][0][: len(ok)], np.asarray(records[vid].boxes, np.float64)
         present = ~np.isnan(d).any(axis=1)
         with np.errstate(invalid="ignore"):
             apart = (d[:, 0] > t[:, 2]) | (d[:, 2] < t[:, 0]) | (d[:, 1] > t[:, 3]) | (d[:, 3] < t[:, 1])
@@ -157,9 +192,16 @@ def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: 
         miss = cnt & ~ok
         misses += int(miss.sum())
         on_other += int((miss & _inside(kp, d) & ~_inside(kp, t)).sum())
+        if exact:
+            gt = np.asarray(records[vid].joints, np.float64)[..., :2]
+            other, radius = distractors[vid][1][: len(ok)], alpha * norm_sizes(records[vid], kp, norm)
+            for i, shift in enumerate((0, len(ok) // 2)):
+                at_joint[i] += int((miss & at_other_person(kp, gt, np.roll(other, shift, 0), radius)).sum())
     pck = _percent(hits, counted)
     overlapping = 100.0 * counted[2] / sum(counted) if sum(counted) else float("nan")
-    return pck + [overlapping, 100.0 * on_other / misses if misses else float("nan")]
+    share = (lambda n: 100.0 * n / misses if misses else float("nan"))  # noqa: E731
+    exact_shares = [share(n) if exact else float("nan") for n in at_joint]
+    return pck + [overlapping, share(on_other), *exact_shares]
 
 
 def main() -> None:
@@ -176,7 +218,7 @@ def main() -> None:
                     help="PCK without / apart from / overlapping the second person, and misses on it")
     args = ap.parse_args()
     records = {r.video_id: r for r in read_records("penn_action", args.root, "test")}
-    distractors = read_distractor_boxes(args.root, records) if args.distractor else {}
+    distractors = read_distractors(args.root, records) if args.distractor else {}
     heads = (PERSISTENCE_COLUMNS if args.persistence else GLITCH_COLUMNS if args.glitch
              else DISTRACTOR_COLUMNS if args.distractor else BIN_COLUMNS)  # fmt: skip
     print(f"| predictions | {' | '.join(heads)} |\n|---|" + "---:|" * len(heads))
@@ -192,7 +234,7 @@ def main() -> None:
             cells = pck_by_distractor(records, preds, args.norm, distractors)
         else:
             cells = pck_by_bin(records, preds, args.norm)
-        print(f"| {path} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+        print(f"| {path} | " + " | ".join("-" if np.isnan(v) else f"{v:.1f}" for v in cells) + " |")
 
 
 if __name__ == "__main__":

@@ -142,6 +142,26 @@ def test_readers_load_the_sub_jhmdb_layout_with_three_splits(tmp_path: Path) -> 
         assert mask[px[t, inside, 1], px[t, inside, 0], t].all()
 
 
+def test_label_files_carry_the_distractors_joints_where_its_box_is(tmp_path: Path) -> None:
+    result = generate_dataset(tmp_path / "set", "penn_action", videos=8, frames=6, size=(96, 96), seed=2,
+                              distractor=1.0, blur=0)  # fmt: skip
+    seen = 0
+    for r in read_records("penn_action", result.out):
+        mat = _mat_fields(result.out / "labels" / f"{r.video_id}.mat")
+        box, x, y = mat["distractor_bbox"] - 1.0, mat["distractor_x"] - 1.0, mat["distractor_y"] - 1.0
+        assert x.shape == y.shape == (6, 13)  # Penn Action's joints, 1-based on disk
+        absent = np.isnan(box).any(axis=1)
+        assert np.isnan(x[absent]).all() and np.isfinite(x[~absent]).all()
+        for t in np.flatnonzero(~absent):  # its joints in the frame lie in (or at) its drawn box
+            inside = (x[t] >= 0) & (x[t] <= 95) & (y[t] >= 0) & (y[t] <= 95)
+            xs, ys = x[t, inside], y[t, inside]
+            assert (xs >= box[t, 0] - 3).all() and (xs <= box[t, 2] + 3).all()
+            assert (ys >= box[t, 1] - 3).all() and (ys <= box[t, 3] + 3).all()
+            seen += int(inside.sum())
+        assert not np.allclose(x[~absent], r.joints[~absent, :, 0])  # another person than the target
+    assert seen > 0
+
+
 def test_card_figures_are_measured_from_the_labels(tmp_path: Path) -> None:
     result = generate_dataset(tmp_path / "set", "penn_action", videos=24, frames=6, size=(96, 96), seed=1)
     card = json.loads((result.out / "card.json").read_text())

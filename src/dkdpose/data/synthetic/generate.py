@@ -208,6 +208,7 @@ def _make_video(task: tuple[SynthParams, int, Path]) -> tuple[str, str, int]:
     video = render_video(params, index)
     extra = {"distractor_bbox": video.distractor_boxes + 1.0}  # NaN stays NaN
     if params.format == "penn_action":
+        extra.update(_distractor_xy(video.distractor_joints[:, _PENN_FROM_BODY]))
         vid = penn_video_id(index)
         write_penn_action_video(
             root, vid, video.frames, video.joints[:, _PENN_FROM_BODY], video.visibility[:, _PENN_FROM_BODY],
@@ -216,10 +217,17 @@ def _make_video(task: tuple[SynthParams, int, Path]) -> tuple[str, str, int]:
         )  # fmt: skip
         return video.action, vid, 0
     name = f"synth_{index + 1:04d}"
+    extra.update(_distractor_xy(video.distractor_joints))
     write_sub_jhmdb_video(
         root, video.action, name, video.frames, video.joints, video.person_masks, _view(video.yaw), extra
     )
     return video.action, name, _fold(video)
+
+
+def _distractor_xy(joints: np.ndarray) -> dict[str, np.ndarray]:
+    """(T, K, 2) 0-based distractor joints -> the label fields `distractor_x`, `distractor_y` (T, K), 1-based
+    like the layouts' own coordinates, NaN where the distractor is not in the frame."""
+    return {"distractor_x": joints[..., 0] + 1.0, "distractor_y": joints[..., 1] + 1.0}
 
 
 def _is_test(video: RenderedVideo, fraction: float) -> bool:

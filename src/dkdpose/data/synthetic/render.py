@@ -7,7 +7,8 @@ not depend on which worker renders it or on the other videos. Labels are those o
 - `visibility` (T, 15): 0 where a joint is outside the frame or covered by an occluder or by the distractor
   standing in front (the test reads these pixels from the masks that were drawn, not from geometry);
 - `boxes` (T, 4): the tight box x1 y1 x2 y2 (inclusive pixels) of the target's drawn silhouette;
-- `distractor_boxes` (T, 4): the same for the distractor, NaN where it is absent or out of the frame.
+- `distractor_boxes` (T, 4): the same for the distractor, NaN where it is absent or out of the frame;
+- `distractor_joints` (T, 15, 2): the distractor's joints like `joints`, NaN in the same frames.
 
 Motion blur: a person whose joints move more than a pixel or two per frame is drawn at several instants of the
 shutter interval around t and the drawings are averaged; the label is the pose at t, the centre of the streak.
@@ -70,6 +71,7 @@ class RenderedVideo:
     visibility: np.ndarray  # (T, 15) 0/1
     boxes: np.ndarray  # (T, 4) x1 y1 x2 y2, 0-based px
     distractor_boxes: np.ndarray  # (T, 4), NaN rows where there is no distractor in the frame
+    distractor_joints: np.ndarray  # (T, 15, 2), NaN where distractor_boxes is
     person_masks: np.ndarray  # (T, H, W) uint8, 1 = the target's whole silhouette (the puppet mask)
     cover_masks: np.ndarray  # (T, H, W) uint8, 1 = something drawn in front of the target
     look: Appearance  # the target's colours, for checks that labels agree with pixels
@@ -99,6 +101,7 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
         joints=np.zeros((params.frames, NUM_BODY_JOINTS, 2)),
         visibility=np.zeros((params.frames, NUM_BODY_JOINTS)),
         boxes=np.zeros((params.frames, 4)), distractor_boxes=np.full((params.frames, 4), np.nan),
+        distractor_joints=np.full((params.frames, NUM_BODY_JOINTS, 2), np.nan),
         person_masks=np.zeros((params.frames, params.height, params.width), np.uint8),
         cover_masks=np.zeros((params.frames, params.height, params.width), np.uint8),
         look=target.look, occluders=occluders,
@@ -215,6 +218,8 @@ class _Scene:
             img = self._draw_blurred(img, person, t, xy, depth, height)
             if is_distractor:
                 out.distractor_boxes[t] = _mask_box(mask)
+                if not np.isnan(out.distractor_boxes[t]).any():  # in the frame
+                    out.distractor_joints[t] = xy
                 if target_drawn:
                     cover |= mask
             else:
