@@ -59,6 +59,7 @@ class ModelConfig:
     kernel_signed: bool = True  # signed kernel bases (False: ReLU before Φ's last pooling, the paper's text)
     distill_input: str = "concat"  # what Φ reads: concat (the paper: f_t, h_t) | gated (f_t masked by h_t)
     pose_prior: bool = False  # DKD: add a learned per-joint filter of h_t to the matching (not in the paper)
+    static_head: bool = False  # DKD: add F's stage-1 1x1 classifier of f_t to the matching (not in the paper)
     channels: int = 256  # C, the feature / kernel-base channels
     pretrained: str = ""  # ImageNet weights for the backbones: a file, "torchvision", or "" for none
     init_initializer: str = ""  # stage-1 checkpoint whose single-frame network initializes P

@@ -50,6 +50,7 @@ def build_model(
     kernel_signed: bool = True,
     distill_input: str = "concat",
     pose_prior: bool = False,
+    static_head: bool = False,
 ) -> nn.Module:
     """Build model `name` (one of MODEL_NAMES) for `num_joints` joints.
 
@@ -61,6 +62,8 @@ def build_model(
     kernel_signed: signed kernel bases (dkd; False: the paper-literal ReLU before Φ's last pooling).
     distill_input: what Φ reads (dkd): "concat" (the paper: f_t and h_t) or "gated" (f_t masked by h_t).
     pose_prior: add a learned per-joint S x S filter of h_t to DKD's matching output (not in the paper).
+    static_head: add a static 1x1 classifier of f_t (filled from stage 1 with F) to DKD's matching output (not
+        in the paper).
     channels: C, the feature / deconv-head width (not lstm_pm).
     pretrained: ImageNet weights of the ResNet trunks: a file, a folder of torchvision files or "torchvision".
     lstm_hidden: hidden channels of the ConvLSTM in dkd_rX_lstm.
@@ -76,7 +79,7 @@ def build_model(
         raise InputError(f"model {name!r}: distill_input must be one of {', '.join(DISTILL_INPUTS)}, "
                          f"got {distill_input!r}")  # fmt: skip
     options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed,
-                           distill_input, pose_prior)  # fmt: skip
+                           distill_input, pose_prior, static_head)  # fmt: skip
     model = arch.construct(num_joints, spec.encoder_depth, options)
     model.name = name
     model.num_joints = num_joints

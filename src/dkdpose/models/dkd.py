@@ -50,6 +50,13 @@ def single_frame_state(state_dict: Mapping[str, Tensor], source: str) -> dict[st
     raise InputError(f"{source}: holds no single-frame pose network (no 'net.*' or 'initializer.*' weights)")
 
 
+def load_classifier_state(classifier: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Copy the 1x1 classifier of a stage-1 single-frame network (Baseline or DKD) into `classifier`."""
+    sub = single_frame_state(state_dict, source)
+    cls = {k.removeprefix("classifier."): v for k, v in sub.items() if k.startswith("classifier.")}
+    load_state_dict_checked(classifier, cls, source)
+
+
 class _VideoPoseModel(nn.Module):
     """Shared parts: the stage-1 loaders and `single_frame` (P, or the Baseline's network)."""
 
@@ -166,6 +173,7 @@ class DKD(_InitializedVideoModel):
         kernel_signed: bool = True,
         pose_gated: bool = False,
         pose_prior: bool = False,
+        static_head: bool = False,
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
         self.distillator = KernelDistillator(
@@ -180,6 +188,20 @@ class DKD(_InitializedVideoModel):
             self.prior = nn.Conv2d(num_joints, num_joints, kernel_size, padding=kernel_size // 2,
                                    groups=num_joints, bias=False)  # fmt: skip
             nn.init.zeros_(self.prior.weight)
+        # Not in the paper (model.static_head): the single-frame network's 1x1 classifier of f_t, filled from
+        # stage 1 with F, added to the matching output. The model starts as the single-frame network plus the
+        # kernels' term, so what the kernels add on top of a static head can be measured.
+        self.classifier = nn.Conv2d(channels, num_joints, kernel_size=1) if static_head else None
+
+    def stage1_parts(self, initializer: bool, encoder: bool) -> list[nn.Module]:
+        extra = [self.classifier] if encoder and self.classifier is not None else []
+        return super().stage1_parts(initializer, encoder) + extra
+
+    def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
+        """F, and with the static head its classifier, from the same stage-1 single-frame network."""
+        super().load_encoder_state(state_dict, source)
+        if self.classifier is not None:
+            load_classifier_state(self.classifier, state_dict, str(source))
 
     def forward(self, clip: Tensor, first_heatmaps: Tensor | None = None) -> Tensor:
         """(B, T, 3, H, W) -> (B, T, K, H/8, W/8); h_t feeds Φ undetached (gradients flow through time).
@@ -210,8 +232,10 @@ class DKD(_InitializedVideoModel):
         return (kernels,) if self.prior is None else (kernels, heat)
 
     def _match(self, feats: Tensor, kernels: Tensor, previous: Tensor | None) -> Tensor:
-        """h_{t+1} = matching(f_{t+1}, k'_t), plus the filtered h_t with the pose prior."""
+        """h_{t+1} = matching(f_{t+1}, k'_t), plus the static head's map and the filtered h_t if present."""
         heat = self.matching(feats, kernels)
+        if self.classifier is not None:
+            heat = heat + self.classifier(feats)
         return heat if self.prior is None else heat + self.prior(previous)
 
     def _kernels(self, feats: Tensor, heat: Tensor) -> Tensor:
@@ -253,9 +277,7 @@ class DKDNoPKD(_InitializedVideoModel):
     def load_encoder_state(self, state_dict: Mapping[str, Tensor], source: str | Path = "state dict") -> None:
         """F and the classifier come from the same stage-1 single-frame network."""
         super().load_encoder_state(state_dict, source)
-        sub = single_frame_state(state_dict, str(source))
-        cls = {k.removeprefix("classifier."): v for k, v in sub.items() if k.startswith("classifier.")}
-        load_state_dict_checked(self.classifier, cls, str(source))
+        load_classifier_state(self.classifier, state_dict, str(source))
 
     def forward(self, clip: Tensor) -> Tensor:
         first = self.initializer(clip[:, 0]).unsqueeze(1)

@@ -42,6 +42,7 @@ class BuildOptions:
     kernel_signed: bool = True  # signed kernel bases (DKD; False: ReLU before Φ's last pooling)
     distill_input: str = "concat"  # what Φ reads: "concat" (f_t, h_t) or "gated" (f_t masked by h_t, h_t)
     pose_prior: bool = False  # DKD: a learned per-joint filter of h_t added to the matching (not the paper)
+    static_head: bool = False  # DKD: a static 1x1 classifier of f_t added to the matching (not the paper)
 
 
 # (num_joints, encoder depth or kind, options) -> model
@@ -87,7 +88,8 @@ def _dkd_common(k: int, depth: int | str | None, o: BuildOptions) -> dict:
 
 def _dkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size, kernel_signed=o.kernel_signed,
-               pose_gated=o.distill_input == "gated", pose_prior=o.pose_prior)  # fmt: skip
+               pose_gated=o.distill_input == "gated", pose_prior=o.pose_prior,
+               static_head=o.static_head)  # fmt: skip
 
 
 def _dkd_no_pkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
@@ -107,7 +109,9 @@ def _lstm_pm(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
 _DKD_OPTIONS = ("initializer", "kernel_size", "channels")
 ARCHITECTURES: dict[str, Architecture] = {
     "baseline": Architecture(_baseline, ("channels",), "baseline"),
-    "dkd": Architecture(_dkd, (*_DKD_OPTIONS, "kernel_signed", "distill_input", "pose_prior"), "dkd"),
+    "dkd": Architecture(
+        _dkd, (*_DKD_OPTIONS, "kernel_signed", "distill_input", "pose_prior", "static_head"), "dkd"
+    ),
     "dkd_no_pkd": Architecture(_dkd_no_pkd, _DKD_OPTIONS, "dkd"),
     "dkd_lstm": Architecture(_dkd_lstm, _DKD_OPTIONS, "dkd"),
     "lstm_pm": Architecture(_lstm_pm, (), "lstm_pm", native_input=NATIVE_INPUT),

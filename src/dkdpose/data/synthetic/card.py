@@ -3,8 +3,8 @@
 Both are computed from what was written to disk, through the project's own readers: the card's figures are
 those a user of the dataset would measure from its labels, not the generator's intentions. Besides the
 layout's standard fields, each label file carries `distractor_bbox` (T x 4, 1-based x1 y1 x2 y2, NaN rows
-where there is no distractor) and the distractor's joints `distractor_x`, `distractor_y` (T x K): the card uses
-the box for the share of frames in which a distractor's box overlaps the target's box.
+where there is no distractor) and the distractor's joints `distractor_x`, `distractor_y` (T x K): the card
+uses the box for the share of frames in which a distractor's box overlaps the target's box.
 """
 
 from __future__ import annotations
