@@ -80,6 +80,16 @@ def test_a_dkd_with_the_pose_prior_exports_its_two_states_and_agrees(tmp_path):
     assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
 
 
+def test_a_dkd_with_the_static_head_exports_and_agrees(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "static.pt", static_head=True)
+    export_onnx(ckpt, tmp_path / "onnx")
+    video = write_video(tmp_path / "v.mp4", person_frames(4))
+    ref = predict(video, ckpt, progress=False)
+    onnx_options = TrackerOptions(runtime="onnxruntime", onnx_dir=tmp_path / "onnx")
+    ort = predict(video, ckpt, options=onnx_options, progress=False)
+    assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
+
+
 def test_a_stateless_baseline_exports_one_graph_and_runs(tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "base.pt", name="baseline_r18")
     meta = export_onnx(ckpt, tmp_path / "onnx")

@@ -380,6 +380,30 @@ def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
         assert len(state) == 2 and state[1].shape == (2, 13, 8, 8)  # the stream carries h_t
 
 
+def test_static_head_adds_the_stage1_classifier_to_the_matching():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    torch.manual_seed(0)
+    stage1 = _excite(build_model("baseline_r18", 13, channels=16)).eval()
+    model = _excite(build_model("dkd_r18", 13, static_head=True, **kw))
+    model.load_initializer_state(stage1.state_dict(), "stage1.pt")
+    model.load_encoder_state(stage1.state_dict(), "stage1.pt")
+    torch.testing.assert_close(model.classifier.weight, stage1.net.classifier.weight)
+    assert model.stage1_parts(True, True)[-1] is model.classifier  # fine-tuned with what stage 1 trained
+    model.eval()
+    clip = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        with_kernels = model(clip)
+        torch.testing.assert_close(with_kernels, _stream(model, clip), rtol=1e-4, atol=1e-5)
+        model.matching.bn.weight.zero_()  # silence the kernels' term: the single-frame network is left
+        model.matching.bn.bias.zero_()
+        torch.testing.assert_close(model(clip), stage1(clip), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(with_kernels[:, 1:], stage1(clip)[:, 1:])
+    ckpt = {"model": "dkd_r18", "num_joints": 13, "state_dict": model.state_dict(),
+            "model_kwargs": {**kw, "static_head": True}}  # fmt: skip
+    assert build_model_from_checkpoint(ckpt).classifier is not None
+    assert build_model("dkd_r18", 13, **kw).classifier is None  # off by default: the paper's DKD
+
+
 def test_distill_input_is_checked_and_rebuilt_from_checkpoints():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     with pytest.raises(InputError, match="distill_input"):
