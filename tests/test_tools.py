@@ -133,6 +133,22 @@ def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path)
         tool.read_distractors(str(tmp_path), ["0002"])
 
 
+def test_distractor_joints_of_the_wrong_shape_are_refused_in_one_line(tmp_path):
+    import scipy.io
+
+    tool = load_tool("pck_by_frame")
+    (tmp_path / "labels").mkdir()
+    boxes = np.zeros((6, 4))
+    short = np.ones((5, 13))  # 5 frames of joints for 6 frames of boxes
+    fields = {"distractor_bbox": boxes, "distractor_x": short, "distractor_y": short}
+    scipy.io.savemat(tmp_path / "labels" / "0001.mat", fields)
+    with pytest.raises(SystemExit) as stop:
+        tool.read_distractors(str(tmp_path), ["0001"])
+    message = str(stop.value)
+    assert "0001.mat" in message and "distractor_x" in message and "6 frames" in message
+    assert len(message.splitlines()) == 1
+
+
 def test_pck_by_frame_takes_one_mode_at_a_time(monkeypatch, capsys, tmp_path):
     tool = load_tool("pck_by_frame")
     argv = ["pck_by_frame.py", "--persistence", "--distractor", str(tmp_path), "p.json"]

@@ -47,10 +47,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from dkdpose.data.readers import read_records
+from dkdpose.data.synthetic.card import boxes_overlap, read_distractor_labels
 from dkdpose.data.synthetic.render import GLITCH_STREAM, glitch_frames
+from dkdpose.errors import InputError
 from dkdpose.evaluation.metrics import counted_joints, joint_distances, person_sizes, torso_sizes
 from dkdpose.skeleton import get_joint_set
 
@@ -62,12 +63,14 @@ DISTRACTOR_COLUMNS = ("no distractor", "apart", "overlapping", "overlapping shar
                       "misses on the distractor", "misses at its joints", "at its joints, T/2 away")
 
 
-def video_hits(rec, keypoints: list, norm: str, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCK hits (T, K), counted joints (T, K) and hits of the previous frame's prediction (T-1, K)."""
+def video_hits(rec, keypoints: list, norm: str, alpha: float,
+               size: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """PCK hits (T, K), counted joints (T, K) and hits of the previous frame's prediction (T-1, K); `size`
+    (T,): the PCK normaliser when the caller has it already (`norm_sizes`)."""
     js = get_joint_set(rec.joint_set)
     kp = np.asarray(keypoints, np.float64)
     gt = np.asarray(rec.joints, np.float64)[..., :2]
-    size = norm_sizes(rec, kp, norm)
+    size = norm_sizes(rec, kp, norm) if size is None else size
     hit = joint_distances(kp, gt) <= alpha * size[:, None]
     copy = joint_distances(kp[:-1], gt[1:]) <= alpha * size[1:, None]  # t-1's prediction scored at t
     return hit, counted_joints(rec.visibility, js.visible_only), copy
@@ -136,19 +139,11 @@ def pck_by_glitch(records: dict, predictions: dict, norm: str, rate: float, seed
 
 def read_distractors(root: str, video_ids) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """video id -> ((T, 4) x1 y1 x2 y2 of the synthetic distractor, (T, K, 2) its joints or None when the
-    label file has none), 0-based pixels, NaN where it is absent."""
-    out = {}
-    for vid in video_ids:
-        path = Path(root) / "labels" / f"{vid}.mat"
-        mat = scipy.io.loadmat(path, variable_names=["distractor_bbox", "distractor_x", "distractor_y"])
-        if "distractor_bbox" not in mat:
-            raise SystemExit(f"{path}: no distractor_bbox (not a synthetic benchmark)")
-        boxes = np.asarray(mat["distractor_bbox"], np.float64).reshape(-1, 4) - 1.0  # 1-based on disk
-        joints = None
-        if "distractor_x" in mat and "distractor_y" in mat:
-            joints = np.stack([mat["distractor_x"], mat["distractor_y"]], axis=-1).astype(np.float64) - 1.0
-        out[vid] = boxes, joints
-    return out
+    label file has none), 0-based pixels, NaN where it is absent (Penn Action layout)."""
+    try:
+        return {vid: read_distractor_labels(Path(root) / "labels" / f"{vid}.mat") for vid in video_ids}
+    except InputError as e:
+        raise SystemExit(str(e)) from None
 
 
 def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -182,21 +177,22 @@ def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: 
     hits, counted, misses, on_other, at_joint = [0] * 3, [0] * 3, 0, 0, [0, 0]
     exact = all(distractors[vid][1] is not None for vid in predictions["videos"])
     for vid, pred in predictions["videos"].items():
-        ok, cnt, _ = video_hits(records[vid], pred["keypoints"], norm, alpha)
-        d, t = distractors[vid][0][: len(ok)], np.asarray(records[vid].boxes, np.float64)
+        rec, kp = records[vid], np.asarray(pred["keypoints"], np.float64)
+        size = norm_sizes(rec, kp, norm)
+        ok, cnt, _ = video_hits(rec, kp, norm, alpha, size)
+        d, t = distractors[vid][0][: len(ok)], np.asarray(rec.boxes, np.float64)
         present = ~np.isnan(d).any(axis=1)
-        with np.errstate(invalid="ignore"):
-            apart = (d[:, 0] > t[:, 2]) | (d[:, 2] < t[:, 0]) | (d[:, 1] > t[:, 3]) | (d[:, 3] < t[:, 1])
+        apart = ~boxes_overlap(t, d)
         _pool(ok, cnt, (~present, present & apart, present & ~apart), hits, counted)
-        kp = np.asarray(pred["keypoints"], np.float64)[..., :2]
+        kp = kp[..., :2]
         miss = cnt & ~ok
         misses += int(miss.sum())
         on_other += int((miss & _inside(kp, d) & ~_inside(kp, t)).sum())
         if exact:
-            gt = np.asarray(records[vid].joints, np.float64)[..., :2]
-            other, radius = distractors[vid][1][: len(ok)], alpha * norm_sizes(records[vid], kp, norm)
+            gt, other = np.asarray(rec.joints, np.float64)[..., :2], distractors[vid][1][: len(ok)]
             for i, shift in enumerate((0, len(ok) // 2)):
-                at_joint[i] += int((miss & at_other_person(kp, gt, np.roll(other, shift, 0), radius)).sum())
+                near = at_other_person(kp, gt, np.roll(other, shift, 0), alpha * size)
+                at_joint[i] += int((miss & near).sum())
     pck = _percent(hits, counted)
     overlapping = 100.0 * counted[2] / sum(counted) if sum(counted) else float("nan")
     share = (lambda n: 100.0 * n / misses if misses else float("nan"))  # noqa: E731

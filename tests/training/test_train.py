@@ -284,6 +284,17 @@ def test_refusals_exit_2_with_one_line(penn_root, tmp_path, capsys):
     assert "/nope" in capsys.readouterr().err
 
 
+def test_a_model_flag_that_is_not_a_bool_is_refused(penn_root, tmp_path, capsys):
+    cfg_path = tmp_path / "c.yaml"
+    save_config(tiny_cfg(penn_root), cfg_path)
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(cfg_path), "--out", str(out), "--set", "model.static_head=maybe"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.static_head" in err and len(err.splitlines()) == 1
+    assert not out.exists()  # nothing written
+
+
 def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(step_module, "pose_l2", lambda *a: torch.tensor(float("nan"), requires_grad=True))
     cfg_path = tmp_path / "c.yaml"

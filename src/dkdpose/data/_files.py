@@ -36,18 +36,19 @@ def list_frames(folder: Path, suffix: str) -> list[Path]:
     return [folder / n for n in names]
 
 
-def load_mat(path: Path, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Load `fields` from a `.mat` file; InputError when the file is missing, unreadable or lacks a field."""
+def load_mat(path: Path, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Load `fields` (and those of `optional` the file has) from a `.mat` file; InputError when the file is
+    missing, unreadable or lacks one of `fields`."""
     if not path.is_file():
         raise InputError(f"{path}: label file not found")
     try:
-        data = scipy.io.loadmat(str(path), variable_names=list(fields))
+        data = scipy.io.loadmat(str(path), variable_names=[*fields, *optional])
     except Exception as e:  # scipy raises ValueError, TypeError, OSError, ... for corrupt files
         raise InputError(f"{path}: cannot read .mat file ({type(e).__name__}: {e})") from None
     missing = [f for f in fields if f not in data]
     if missing:
         raise InputError(f"{path}: missing field(s) {', '.join(missing)}")
-    return {f: data[f] for f in fields}
+    return {f: data[f] for f in (*fields, *optional) if f in data}
 
 
 def mat_string(value: np.ndarray, path: Path, field: str) -> str:

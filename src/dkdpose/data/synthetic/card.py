@@ -18,19 +18,37 @@ import numpy as np
 from dkdpose.data._files import load_mat, mat_numeric
 from dkdpose.data.readers import read_records
 from dkdpose.data.records import VideoRecord
+from dkdpose.errors import InputError
 from dkdpose.skeleton import get_joint_set
+
+
+def label_path(root: Path, record: VideoRecord) -> Path:
+    """The label file of one video of a synthetic benchmark in either layout."""
+    if record.joint_set == "penn_action":
+        return root / "labels" / f"{record.video_id}.mat"
+    return root / "joint_positions" / record.video_id / "joint_positions.mat"
 
 
 def distractor_boxes(root: Path, record: VideoRecord) -> np.ndarray:
     """(T, 4) 0-based distractor boxes of one video (NaN rows without a distractor), from its label file."""
-    if record.joint_set == "penn_action":
-        path = root / "labels" / f"{record.video_id}.mat"
-    else:
-        path = root / "joint_positions" / record.video_id / "joint_positions.mat"
-    boxes = mat_numeric(
-        load_mat(path, ("distractor_bbox",))["distractor_bbox"], path, "distractor_bbox", ndim=2
-    )
-    return boxes.reshape(-1, 4) - 1.0
+    return read_distractor_labels(label_path(root, record))[0]
+
+
+def read_distractor_labels(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distractor's (T, 4) boxes and (T, K, 2) joints, 0-based pixels, NaN where it is absent, from one
+    label file; joints None for label files written without them. InputError for a file that is not a
+    synthetic benchmark's, or whose fields have the wrong shape."""
+    data = load_mat(path, (), optional=("distractor_bbox", "distractor_x", "distractor_y"))
+    if "distractor_bbox" not in data:
+        raise InputError(f"{path}: no distractor_bbox (not a synthetic benchmark)")
+    boxes = mat_numeric(data["distractor_bbox"], path, "distractor_bbox", ndim=2).reshape(-1, 4) - 1.0
+    if "distractor_x" not in data or "distractor_y" not in data:
+        return boxes, None
+    x, y = (mat_numeric(data[f], path, f, ndim=2) for f in ("distractor_x", "distractor_y"))
+    if x.shape != y.shape or x.shape[0] != boxes.shape[0]:
+        raise InputError(f"{path}: distractor_x {x.shape} and distractor_y {y.shape} must both be "
+                         f"({boxes.shape[0]} frames, joints)")  # fmt: skip
+    return boxes, np.stack([x, y], axis=-1) - 1.0
 
 
 def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
