@@ -203,6 +203,7 @@ _SYNTH_DIFFICULTY = {
     "zoom": "camera-zoom level (0 = fixed; default 1)",
     "speed": "multiplies the speed of the actions (default 1)",
     "glitch": "probability per frame that a burst of 1-3 degraded frames starts (0 = off; default 0)",
+    "beside": "probability that the distractor stays beside the target the whole video (default 0)",
 }
 
 

@@ -36,12 +36,15 @@ class SynthParams:
     zoom: float = 1.0  # camera zoom level (0 = fixed)
     speed: float = 1.0  # multiplies the action speed (cycles per frame)
     glitch: float = 0.0  # probability per frame that a burst of 1-3 degraded frames starts (0 = off)
+    beside: float = 0.0  # probability that the distractor stays beside the target all video (0 = never)
 
     def as_dict(self) -> dict[str, object]:
-        """The parameters; `glitch` only when on, so outputs made before it existed keep their identity."""
+        """The parameters; `glitch` and `beside` only when on, so outputs made before they existed keep their
+        identity."""
         d = dataclasses.asdict(self)
-        if not self.glitch:
-            del d["glitch"]
+        for name in ("glitch", "beside"):
+            if not d[name]:
+                del d[name]
         return d
 
     def validate(self) -> SynthParams:
@@ -70,7 +73,7 @@ class SynthParams:
             raise InputError(f"--frames must be at most {MAX_FRAMES}, got {self.frames}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("distractor", "lookalike", "occluder", "glitch"):
+        for name in ("distractor", "lookalike", "occluder", "glitch", "beside"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"--{name} is a probability in [0, 1], got {getattr(self, name)}")
         for name in ("blur", "noise", "flicker", "shake", "zoom", "speed"):

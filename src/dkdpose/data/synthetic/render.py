@@ -16,6 +16,7 @@ shutter interval around t and the drawings are averaged; the label is the pose a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -90,6 +91,9 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
     action, position = video_action(index)
     target = _sample_target(rng, params, action)
     distractor = _sample_distractor(rng, params, target) if rng.random() < params.distractor else None
+    if distractor is not None and params.beside > 0:
+        beside_rng = np.random.default_rng([params.seed, index, BESIDE_STREAM])
+        distractor = keep_beside(distractor, target, params, beside_rng)
     background = make_background(rng, params.width, params.height, target.height)
     centre_y = target.ground_y - 0.5 * target.height + rng.uniform(-0.05, 0.05) * params.height
     camera = sample_camera(rng, target.ground_x, centre_y, size, params.zoom, params.shake)
@@ -114,6 +118,25 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
 
 
 GLITCH_STREAM = 7  # the bursts draw from their own generator, so every other draw of the video is unchanged
+BESIDE_STREAM = 8  # so does the path of a distractor kept beside the target
+BESIDE_REACH = 0.35  # a distractor kept beside the target is at most this many body heights from it
+
+
+def keep_beside(distractor: Person, target: Person, params: SynthParams, rng: np.random.Generator) -> Person:
+    """With probability `params.beside`, `distractor` with a new path that keeps it beside the target for the
+    whole video: 0.1-0.25 body heights to one side, swaying by up to 0.1 heights (0.5-1.5 cycles), never more
+    than `BESIDE_REACH` heights away, so both people share the target's crop in every frame and overlap
+    partly, as in a crowd, a game or a dance. Otherwise `distractor` unchanged. Only the path changes: look,
+    motion, size and depth are the distractor's own."""
+    if rng.random() >= params.beside:
+        return distractor
+    h = target.height
+    centre = float(rng.choice([-1.0, 1.0])) * rng.uniform(0.1, 0.25) * h
+    sway = rng.uniform(0.03, BESIDE_REACH - 0.25) * h
+    cycles, phase = rng.uniform(0.5, 1.5), rng.uniform(0.0, 2.0 * math.pi)
+    u = np.linspace(0.0, 1.0, params.frames)
+    offset = centre + sway * np.sin(2.0 * math.pi * cycles * u + phase)
+    return dataclasses.replace(distractor, ground_x=target.ground_x + offset)
 
 
 def glitch_frames(rng: np.random.Generator, frames: int, rate: float) -> np.ndarray:
