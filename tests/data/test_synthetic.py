@@ -18,7 +18,7 @@ from dkdpose.data.synthetic import SynthParams, generate_dataset
 from dkdpose.data.synthetic import generate as generate_module
 from dkdpose.data.synthetic.card import boxes_overlap, compute_card
 from dkdpose.data.synthetic.presets import load_preset
-from dkdpose.data.synthetic.render import glitch_frames, render_video
+from dkdpose.data.synthetic.render import BESIDE_REACH, glitch_frames, render_video
 from dkdpose.errors import InputError
 
 TINY = dict(videos=4, frames=3, seed=7, size=(64, 48))
@@ -207,6 +207,7 @@ def test_same_arguments_reuse_the_output_and_other_arguments_replace_it(tmp_path
         (dict(distractor=1.5), "--distractor is a probability"),
         (dict(lookalike=-0.1), "--lookalike is a probability"),
         (dict(glitch=1.2), "--glitch is a probability"),
+        (dict(beside=-0.5), "--beside is a probability"),
     ],
 )
 def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -280,6 +281,33 @@ def test_glitch_degrades_brief_bursts_and_changes_nothing_else() -> None:
     assert 0.15 < long.mean() < 0.23  # ... about 19% of the frames at the preset's 0.12
     for t in np.flatnonzero(bursts):  # strongly degraded, not a touch-up
         assert np.abs(b.frames[t].astype(float) - a.frames[t]).mean() > 5
+
+
+def test_beside_keeps_the_distractor_next_to_the_target_and_changes_nothing_else() -> None:
+    base = dict(videos=8, frames=20, width=96, height=96, distractor=1.0, lookalike=0.0)
+    apart = SynthParams(**base).validate()
+    beside = SynthParams(**base, beside=1.0).validate()
+    assert "beside" not in apart.as_dict() and beside.as_dict()["beside"] == 1.0
+    crossed = []
+    for index in range(4):
+        a, b = render_video(apart, index), render_video(beside, index)
+        np.testing.assert_array_equal(a.joints, b.joints)  # same draws: the target is the same person
+        np.testing.assert_array_equal(a.boxes[:, :2] >= 0, b.boxes[:, :2] >= 0)
+        assert not np.array_equal(a.distractor_joints, b.distractor_joints, equal_nan=True)
+        # beside: in every frame, on one side of the target, its hips within reach (image px; the camera's
+        # zoom and the yaw move them a little around the ground offset, hence the margin)
+        gap = b.distractor_joints[:, 2:4, 0].mean(axis=1) - b.joints[:, 2:4, 0].mean(axis=1)
+        height = b.boxes[:, 3] - b.boxes[:, 1]
+        assert not np.isnan(gap).any(), index
+        assert np.abs(gap / height).max() < BESIDE_REACH + 0.1, index
+        assert (gap > 0).all() or (gap < 0).all(), index  # it stays on its side: never crosses
+        apart_gap = a.distractor_joints[:, 2:4, 0].mean(axis=1) - a.joints[:, 2:4, 0].mean(axis=1)
+        crossed.append(bool((apart_gap > 0).any() and (apart_gap < 0).any()))
+    assert any(crossed)  # without the knob the same distractors cross the target
+    none = SynthParams(**{**base, "distractor": 0.0}, beside=1.0).validate()
+    c, d = render_video(SynthParams(**{**base, "distractor": 0.0}).validate(), 0), render_video(none, 0)
+    for fc, fd in zip(c.frames, d.frames, strict=True):  # without a distractor there is nothing to move
+        np.testing.assert_array_equal(fc, fd)
 
 
 def test_presets_are_flat_and_the_tiny_one_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -245,3 +245,28 @@ def test_comparisons_pair_each_variant_with_the_references_of_its_schedule():
     assert set(found) == {"dkd_r18 vs baseline_r18", "baseline_r18 vs dkd_r18",
                           "dkd_r18_3x vs baseline_r18_3x", "baseline_r18_3x vs dkd_r18_3x"}  # fmt: skip
     assert found["dkd_r18_3x vs baseline_r18_3x"]["torso"] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("config", "preset", "changed"),
+    [("ablation_synthetic_glitch", "synthetic_glitch", {"glitch": 0.12}),
+     ("ablation_synthetic_crowd", "synthetic_crowd", {"beside": 1.0})],
+)  # fmt: skip
+def test_benchmark_variants_keep_the_table_recipe(config: str, preset: str, changed: dict) -> None:
+    """A table on another benchmark changes the benchmark and nothing else: its `common:` is the main table's
+    with the data folder and the knob that makes the preset, and the preset is synthetic_distinct plus it."""
+    import yaml
+
+    from dkdpose.data.synthetic.presets import load_preset
+
+    main_common = yaml.safe_load((ROOT / "configs/ablation_synthetic.yaml").read_text())["common"]
+    other = yaml.safe_load((ROOT / f"configs/{config}.yaml").read_text())
+    expected = {**main_common, "data.root": f"data/{preset}", **{f"synth.{k}": v for k, v in changed.items()}}
+    assert other["common"] == expected
+    assert load_preset(preset) == {**load_preset("synthetic_distinct"), **changed}
+    main_pretrain = yaml.safe_load((ROOT / "configs/ablation_synthetic.yaml").read_text())["pretrain"]
+    assert all(other["pretrain"][k] == main_pretrain[k] for k in other["pretrain"])
+    plan = load_plan(ROOT / f"configs/{config}.yaml", Path("unused"))
+    frames = {r.cfg.train.batch_size * r.cfg.data.clip_length for r in select(plan, None)
+              if not r.name.startswith("pretrain")}  # fmt: skip
+    assert frames == {20}
