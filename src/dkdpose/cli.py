@@ -204,6 +204,7 @@ _SYNTH_DIFFICULTY = {
     "speed": "multiplies the speed of the actions (default 1)",
     "glitch": "probability per frame that a burst of 1-3 degraded frames starts (0 = off; default 0)",
     "beside": "probability that the distractor stays beside the target the whole video (default 0)",
+    "group_box": "probability that the label box holds the target and the distractor together (default 0)",
 }
 
 

@@ -208,6 +208,7 @@ def test_same_arguments_reuse_the_output_and_other_arguments_replace_it(tmp_path
         (dict(lookalike=-0.1), "--lookalike is a probability"),
         (dict(glitch=1.2), "--glitch is a probability"),
         (dict(beside=-0.5), "--beside is a probability"),
+        (dict(group_box=2.0), "--group-box is a probability"),
     ],
 )
 def test_bad_parameters_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -308,6 +309,22 @@ def test_beside_keeps_the_distractor_next_to_the_target_and_changes_nothing_else
     c, d = render_video(SynthParams(**{**base, "distractor": 0.0}).validate(), 0), render_video(none, 0)
     for fc, fd in zip(c.frames, d.frames, strict=True):  # without a distractor there is nothing to move
         np.testing.assert_array_equal(fc, fd)
+
+
+def test_group_box_holds_both_people_and_changes_nothing_else() -> None:
+    base = dict(videos=4, frames=12, width=96, height=96, distractor=1.0, beside=1.0)
+    a = render_video(SynthParams(**base).validate(), 2)
+    b = render_video(SynthParams(**base, group_box=1.0).validate(), 2)
+    np.testing.assert_array_equal(a.joints, b.joints)
+    np.testing.assert_array_equal(a.visibility, b.visibility)
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        np.testing.assert_array_equal(fa, fb)
+    present = np.isfinite(a.distractor_boxes).all(axis=1)
+    assert present.any()
+    np.testing.assert_array_equal(b.boxes[~present], a.boxes[~present])
+    for box, own, other in zip(b.boxes[present], a.boxes[present], a.distractor_boxes[present], strict=True):
+        np.testing.assert_array_equal(box[:2], np.minimum(own[:2], other[:2]))
+        np.testing.assert_array_equal(box[2:], np.maximum(own[2:], other[2:]))
 
 
 def test_presets_are_flat_and_the_tiny_one_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -250,7 +250,8 @@ def test_comparisons_pair_each_variant_with_the_references_of_its_schedule():
 @pytest.mark.parametrize(
     ("config", "preset", "changed"),
     [("ablation_synthetic_glitch", "synthetic_glitch", {"glitch": 0.12}),
-     ("ablation_synthetic_crowd", "synthetic_crowd", {"beside": 1.0})],
+     ("ablation_synthetic_crowd", "synthetic_crowd", {"beside": 1.0}),
+     ("ablation_synthetic_crowd_group", "synthetic_crowd_group", {"beside": 1.0, "group_box": 1.0})],
 )  # fmt: skip
 def test_benchmark_variants_keep_the_table_recipe(config: str, preset: str, changed: dict) -> None:
     """A table on another benchmark changes the benchmark and nothing else: its `common:` is the main table's

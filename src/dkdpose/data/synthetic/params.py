@@ -37,12 +37,13 @@ class SynthParams:
     speed: float = 1.0  # multiplies the action speed (cycles per frame)
     glitch: float = 0.0  # probability per frame that a burst of 1-3 degraded frames starts (0 = off)
     beside: float = 0.0  # probability that the distractor stays beside the target all video (0 = never)
+    group_box: float = 0.0  # probability that the label box holds the target and the distractor together
 
     def as_dict(self) -> dict[str, object]:
-        """The parameters; `glitch` and `beside` only when on, so outputs made before they existed keep their
-        identity."""
+        """The parameters; the later knobs (`glitch`, `beside`, `group_box`) only when on, so outputs made
+        before they existed keep their identity."""
         d = dataclasses.asdict(self)
-        for name in ("glitch", "beside"):
+        for name in ("glitch", "beside", "group_box"):
             if not d[name]:
                 del d[name]
         return d
@@ -73,9 +74,10 @@ class SynthParams:
             raise InputError(f"--frames must be at most {MAX_FRAMES}, got {self.frames}")
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("distractor", "lookalike", "occluder", "glitch", "beside"):
+        for name in ("distractor", "lookalike", "occluder", "glitch", "beside", "group_box"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise InputError(f"--{name} is a probability in [0, 1], got {getattr(self, name)}")
+                option = "--" + name.replace("_", "-")
+                raise InputError(f"{option} is a probability in [0, 1], got {getattr(self, name)}")
         for name in ("blur", "noise", "flicker", "shake", "zoom", "speed"):
             if not 0.0 <= getattr(self, name) <= 5.0:
                 raise InputError(f"--{name} must be in [0, 5], got {getattr(self, name)}")

@@ -6,7 +6,8 @@ not depend on which worker renders it or on the other videos. Labels are those o
 - `joints` (T, 15, 2): 0-based image pixels in the Sub-JHMDB order (Penn Action takes 13 of them);
 - `visibility` (T, 15): 0 where a joint is outside the frame or covered by an occluder or by the distractor
   standing in front (the test reads these pixels from the masks that were drawn, not from geometry);
-- `boxes` (T, 4): the tight box x1 y1 x2 y2 (inclusive pixels) of the target's drawn silhouette;
+- `boxes` (T, 4): the tight box x1 y1 x2 y2 (inclusive pixels) of the target's drawn silhouette (with
+  `group_box`, of both people's silhouettes where the distractor is in the frame);
 - `distractor_boxes` (T, 4): the same for the distractor, NaN where it is absent or out of the frame;
 - `distractor_joints` (T, 15, 2): the distractor's joints like `joints`, NaN in the same frames.
 
@@ -112,6 +113,10 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
     )  # fmt: skip
     for t in range(params.frames):
         scene.render_frame(t, out)
+    if params.group_box > 0:
+        group_rng = np.random.default_rng([params.seed, index, GROUP_STREAM])
+        if group_rng.random() < params.group_box:
+            out.boxes = group_boxes(out.boxes, out.distractor_boxes)
     if params.glitch > 0:
         degrade_bursts(out.frames, np.random.default_rng([params.seed, index, GLITCH_STREAM]), params.glitch)
     return out
@@ -119,6 +124,20 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
 
 GLITCH_STREAM = 7  # the bursts draw from their own generator, so every other draw of the video is unchanged
 BESIDE_STREAM = 8  # so does the path of a distractor kept beside the target
+GROUP_STREAM = 9  # and the choice of a group box
+
+
+def group_boxes(target: np.ndarray, distractor: np.ndarray) -> np.ndarray:
+    """(T, 4) boxes holding both people: the union of `target` (T, 4) and `distractor` (T, 4) where the
+    distractor is in the frame, `target` where it is not (NaN rows). With such boxes the crop no longer says
+    which of the two is the target, as a detector's box of two people who overlap does not."""
+    present = np.isfinite(distractor).all(axis=1)
+    out = target.copy()
+    out[present, :2] = np.minimum(target[present, :2], distractor[present, :2])
+    out[present, 2:] = np.maximum(target[present, 2:], distractor[present, 2:])
+    return out
+
+
 BESIDE_REACH = 0.35  # a distractor kept beside the target is at most this many body heights from it
 
 
