@@ -105,7 +105,7 @@ def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path)
     preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
     row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": (boxes, None)})
     nan = float("nan")
-    expected = [100.0, 100 * 25 / 26, 100 * 24 / 26, 100 / 3, 100 * 2 / 3, nan, nan]
+    expected = [100.0, 100 * 25 / 26, 100 * 24 / 26, 100 / 3, 100 * 2 / 3, nan, nan, nan]
     assert row == pytest.approx(expected, nan_ok=True)
     # with the distractor's joints: misses at one of them count wherever the boxes are
     other = np.full((6, 13, 2), np.nan)
@@ -118,6 +118,11 @@ def test_pck_by_distractor_splits_frames_by_where_the_second_person_is(tmp_path)
     assert row[4] == pytest.approx(100 * 2 / 5)  # in its box and outside the target's: frames 5-6, joint 0
     assert row[5] == pytest.approx(100 * 3 / 5)  # at its joints: those two and frame 4's joint 1
     assert row[6] == pytest.approx(100 * 1 / 5)  # 3 frames later (T/2): only frame 5's joint 0 meets it there
+    assert row[7] == 0.0  # nothing on the target's other side
+    pred[5, 2] = [-305.0, 92.0]  # frame 6: a miss at the mirror image of (430, 90) about x = 60
+    preds = {"videos": {"0001": {"keypoints": pred.tolist()}}}
+    row = tool.pck_by_distractor({"0001": rec}, preds, "person", {"0001": (boxes, other)})
+    assert row[5] == pytest.approx(100 * 3 / 6) and row[7] == pytest.approx(100 * 1 / 6)
     (tmp_path / "labels").mkdir()
     import scipy.io
 

@@ -32,7 +32,10 @@ distractor's joints (`distractor_x`, `distractor_y`), the share of misses whose 
 threshold of one of the distractor's joints and nearer to it than to any joint of the target, wherever the
 boxes are ("-" for label files without them), and the same share with the distractor's joints taken half a
 video away in time (rolled by T/2 frames): the rate at which misses fall near the other person by chance,
-because it stands close by, which the first share must exceed to show confusions.
+because it stands close by, which the first share must exceed to show confusions; and the same share with
+its joints mirrored to the other side of the target (about the vertical line through the mean of the
+target's joints in each frame), the chance control for a person who stays beside the target, whose joints
+half a video away are still near where they were.
 DKD's kernels carry what the target looks like; that can repair confusions with another person, not a joint
 found in the wrong place on the target.
 
@@ -60,7 +63,8 @@ BIN_COLUMNS = ("frame 1", "2-5", "6-10", "11-20", "21-end")
 PERSISTENCE_COLUMNS = ("miss", "miss after miss", "hit before", "copy hits")
 GLITCH_COLUMNS = ("degraded", "after a burst", "other clean")
 DISTRACTOR_COLUMNS = ("no distractor", "apart", "overlapping", "overlapping share",
-                      "misses on the distractor", "misses at its joints", "at its joints, T/2 away")
+                      "misses on the distractor", "misses at its joints", "at its joints, T/2 away",
+                      "at its mirror image")
 
 
 def video_hits(rec, keypoints: list, norm: str, alpha: float,
@@ -167,14 +171,21 @@ def at_other_person(kp: np.ndarray, target: np.ndarray, other: np.ndarray, radiu
     return (near_other <= radius[:, None]) & (near_other < _nearest(kp, target))
 
 
+def mirrored(other: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The other person's joints (T, K', 2) reflected about the vertical line through the mean x of the
+    target's joints (T, K, 2) in each frame: where it would stand on the target's other side."""
+    centre = np.nanmean(target[..., 0], axis=1)[:, None]  # (T, 1)
+    return np.stack([2.0 * centre - other[..., 0], other[..., 1]], axis=-1)
+
+
 def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: dict,
                       alpha: float = 0.2) -> list[float]:  # fmt: skip
     """Pooled PCK (%) on frames without the distractor, with it apart, with it overlapping the target's box,
     the share (%) of counted joints in overlapping frames, the share (%) of misses predicted on the
     distractor (in its box, outside the target's), the share (%) of misses at one of its joints (within the
     PCK threshold and nearer to it than to any joint of the target; NaN when a video's labels lack them) and
-    that share with its joints rolled by T/2 frames (chance)."""
-    hits, counted, misses, on_other, at_joint = [0] * 3, [0] * 3, 0, 0, [0, 0]
+    that share with its joints rolled by T/2 frames and mirrored about the target's centre line (chance)."""
+    hits, counted, misses, on_other, at_joint = [0] * 3, [0] * 3, 0, 0, [0, 0, 0]
     exact = all(distractors[vid][1] is not None for vid in predictions["videos"])
     for vid, pred in predictions["videos"].items():
         rec, kp = records[vid], np.asarray(pred["keypoints"], np.float64)
@@ -190,8 +201,9 @@ def pck_by_distractor(records: dict, predictions: dict, norm: str, distractors: 
         on_other += int((miss & _inside(kp, d) & ~_inside(kp, t)).sum())
         if exact:
             gt, other = np.asarray(rec.joints, np.float64)[..., :2], distractors[vid][1][: len(ok)]
-            for i, shift in enumerate((0, len(ok) // 2)):
-                near = at_other_person(kp, gt, np.roll(other, shift, 0), alpha * size)
+            controls = (other, np.roll(other, len(ok) // 2, 0), mirrored(other, gt))
+            for i, joints in enumerate(controls):
+                near = at_other_person(kp, gt, joints, alpha * size)
                 at_joint[i] += int((miss & near).sum())
     pck = _percent(hits, counted)
     overlapping = 100.0 * counted[2] / sum(counted) if sum(counted) else float("nan")
