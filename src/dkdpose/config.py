@@ -86,6 +86,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "none"  # none | bf16 (CPU or CUDA) | fp16 (CUDA only)
     joint_discriminator_batch: bool = True  # real and fake pairs through D in one batch (False: two passes)
+    first_pose: str = "predicted"  # h_1 that Φ reads in training: predicted (P's, the paper) | ground_truth
     channels_last: bool = False
     sync_bn: bool = False  # DDP only
 
@@ -245,7 +246,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
     "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
-    "model.distill_input": DISTILL_INPUTS,
+    "model.distill_input": DISTILL_INPUTS, "train.first_pose": ("predicted", "ground_truth"),
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -295,6 +296,9 @@ def validate(cfg: RunConfig, source: str = "config") -> None:
     if family_of(cfg.model.name) != family:
         raise InputError(f"{source}: train.variant {t.variant!r} needs a {family}* model.name, "
                          f"got {cfg.model.name!r}")  # fmt: skip
+    if t.first_pose == "ground_truth" and variant.architecture != "dkd":
+        raise InputError(f"{source}: train.first_pose ground_truth needs a DKD variant (dkd, no_tat, sat), "
+                         f"got {t.variant!r}")  # fmt: skip
     if d.clip_length < variant.min_clip_length:
         raise InputError(
             f"{source}: variant {t.variant!r} needs data.clip_length >= {variant.min_clip_length}"

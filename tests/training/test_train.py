@@ -31,7 +31,7 @@ from dkdpose.training.loop import (
     train,
 )
 from dkdpose.training.losses import pose_l2, reconstruction_l2, update_lambda
-from dkdpose.training.step import discriminate, gan_step
+from dkdpose.training.step import discriminate, gan_step, generate
 
 TINY = {
     "data": {"dataset": "penn_action", "input_size": 32, "clip_length": 3, "workers": 0, "augment": True},
@@ -217,6 +217,28 @@ def test_stage1_lr_mult_out_of_range_is_refused(penn_root):
     for bad in (0, -1, float("nan")):
         with pytest.raises(InputError, match="train.stage1_lr_mult"):
             tiny_cfg(penn_root, train={"stage1_lr_mult": bad})
+
+
+def test_first_pose_ground_truth_starts_phi_from_the_true_pose_and_leaves_p_alone(penn_root):
+    """train.first_pose ground_truth: the stream starts from target[:, 0], P gets no gradient; a model that
+    cannot take a first pose is refused."""
+    torch.manual_seed(0)
+    cfg = tiny_cfg(penn_root, train={"variant": "no_tat", "first_pose": "ground_truth"})
+    gen = build_model("dkd_r18", num_joints=13, **cfg.model_kwargs())
+    batch = {k: v for k, v in tiny_batch(cfg, penn_root).items() if torch.is_tensor(v)}
+    gen.train()
+    ref = copy.deepcopy(gen)
+    heat = generate(gen, batch["image"], batch["heatmaps"], "ground_truth")
+    torch.testing.assert_close(heat[:, 0], batch["heatmaps"][:, 0])
+    torch.testing.assert_close(heat, ref(batch["image"], first_heatmaps=batch["heatmaps"][:, 0]))
+    assert not torch.allclose(generate(ref, batch["image"], batch["heatmaps"], "predicted")[:, 0], heat[:, 0])
+    pose_l2(heat, batch["heatmaps"], batch["target_weight"]).backward()
+    assert all(p.grad is None for p in gen.initializer.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in gen.distillator.parameters())
+    with pytest.raises(InputError, match="first_pose ground_truth needs a DKD variant"):
+        tiny_cfg(penn_root, train={"variant": "no_pkd", "first_pose": "ground_truth"})
+    with pytest.raises(InputError, match="train.first_pose 'truth' is not one of"):
+        tiny_cfg(penn_root, train={"first_pose": "truth"})
 
 
 @pytest.mark.slow

@@ -238,7 +238,10 @@ class Trainer:
         if self.cfg.train.sync_bn:
             self.gen = nn.SyncBatchNorm.convert_sync_batchnorm(self.gen)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        self.gen = nn.parallel.DistributedDataParallel(self.gen, device_ids=ids)
+        unused = self.cfg.train.first_pose == "ground_truth"  # P is not run: its weights get no gradient
+        self.gen = nn.parallel.DistributedDataParallel(
+            self.gen, device_ids=ids, find_unused_parameters=unused
+        )
 
     def _setup_amp(self) -> None:
         amp = self.cfg.train.amp

@@ -50,6 +50,15 @@ def discriminate(
     return (rec_f, d_f), (rec_r, d_r)
 
 
+def generate(gen: nn.Module, images: Tensor, target: Tensor, first_pose: str) -> Tensor:
+    """The generator on a clip (B, T, 3, H, W) -> (B, T, K, h, w). first_pose "ground_truth" (a diagnostic,
+    DKD only) starts the stream from the true h_1 (`target[:, 0]`) instead of P's: Φ is trained on a first
+    pose that is always right, and P, not run, keeps its stage-1 weights."""
+    if first_pose == "ground_truth":
+        return gen(images, first_heatmaps=target[:, 0].to(images.dtype))
+    return gen(images)
+
+
 def gan_step(
     gen: nn.Module, disc: nn.Module | None, kind: str | None, batch: dict, opt_g, opt_d, lam: float,
     cfg: RunConfig, scaler=None, autocast=None, dd: Dist | None = None,
@@ -64,7 +73,7 @@ def gan_step(
     """
     images, target, weight = batch["image"], batch["heatmaps"], batch["target_weight"]
     with autocast():
-        heat = gen(images)  # (B, T, K, h, w)
+        heat = generate(gen, images, target, cfg.train.first_pose)  # (B, T, K, h, w)
         loss_pose = pose_l2(heat.float(), target, weight)
         if disc is None:
             loss_g, out = loss_pose, {}
