@@ -317,6 +317,24 @@ def test_a_model_flag_that_is_not_a_bool_is_refused(penn_root, tmp_path, capsys)
     assert not out.exists()  # nothing written
 
 
+@pytest.mark.parametrize(
+    ("sets", "named"),
+    [(["train.first_pose=truth"], "train.first_pose"),
+     (["train.variant=no_pkd", "train.first_pose=ground_truth"], "needs a DKD variant")],
+)  # fmt: skip
+def test_a_bad_first_pose_is_refused_from_the_cli(penn_root, tmp_path, capsys, sets, named):
+    cfg_path = tmp_path / "c.yaml"
+    save_config(tiny_cfg(penn_root), cfg_path)
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(cfg_path), "--out", str(out)]
+    for item in sets:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert named in err and len(err.splitlines()) == 1
+    assert not out.exists()  # nothing written
+
+
 def test_non_finite_loss_stops_the_run(penn_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(step_module, "pose_l2", lambda *a: torch.tensor(float("nan"), requires_grad=True))
     cfg_path = tmp_path / "c.yaml"

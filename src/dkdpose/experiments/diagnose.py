@@ -38,6 +38,7 @@ from dkdpose.models.dkd import DKD, DKDConvLSTM, set_pose_input
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import JointSet
 from dkdpose.training.loaders import load_train_records, split_train_val
+from dkdpose.training.step import generate
 
 
 @dataclasses.dataclass
@@ -76,7 +77,8 @@ def run_clips(model: nn.Module, ds: ClipDataset, first: str = "predicted") -> Ou
     """The model on every clip of `ds`; first = "gt" feeds DKD the true h_1 instead of P's."""
     codec, preds, gts, counted, losses = ds.codec, [], [], [], []
     for b in _batches(ds, 8):
-        heat = _forward(model, b["image"], b["heatmaps"] if first == "gt" else None).float()
+        first_pose = "ground_truth" if first == "gt" else "predicted"
+        heat = generate(model, b["image"], b["heatmaps"], first_pose).float()
         w = b["target_weight"][..., None, None]
         losses.append((((heat - b["heatmaps"]) * w) ** 2).mean(dim=(2, 3, 4)).numpy())
         preds.append(codec.decode(heat)[0].numpy())
@@ -84,13 +86,6 @@ def run_clips(model: nn.Module, ds: ClipDataset, first: str = "predicted") -> Ou
         counted.append(counted_joints(b["visibility"].numpy(), ds.joint_set.visible_only))
     cat = np.concatenate
     return Outputs(cat(preds), cat(gts), cat(counted), cat(losses))
-
-
-def _forward(model: nn.Module, clip: Tensor, first_heatmaps: Tensor | None) -> Tensor:
-    """(B, T, 3, H, W) -> (B, T, K, h, w); DKD starts from frame 1 of `first_heatmaps` (B, T, K, h, w)."""
-    if first_heatmaps is None:
-        return model(clip)
-    return model(clip, first_heatmaps=first_heatmaps[:, 0])
 
 
 def per_frame_pck(out: Outputs, joint_set: JointSet, alpha: float = 0.2) -> list[float]:

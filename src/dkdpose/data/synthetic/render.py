@@ -125,6 +125,7 @@ def render_video(params: SynthParams, index: int) -> RenderedVideo:
 GLITCH_STREAM = 7  # the bursts draw from their own generator, so every other draw of the video is unchanged
 BESIDE_STREAM = 8  # so does the path of a distractor kept beside the target
 GROUP_STREAM = 9  # and the choice of a group box
+BESIDE_REACH = 0.35  # a distractor kept beside the target is at most this many body heights from it
 
 
 def group_boxes(target: np.ndarray, distractor: np.ndarray) -> np.ndarray:
@@ -136,9 +137,6 @@ def group_boxes(target: np.ndarray, distractor: np.ndarray) -> np.ndarray:
     out[present, :2] = np.minimum(target[present, :2], distractor[present, :2])
     out[present, 2:] = np.maximum(target[present, 2:], distractor[present, 2:])
     return out
-
-
-BESIDE_REACH = 0.35  # a distractor kept beside the target is at most this many body heights from it
 
 
 def keep_beside(distractor: Person, target: Person, params: SynthParams, rng: np.random.Generator) -> Person:
