@@ -73,11 +73,11 @@ def _batches(ds: ClipDataset, batch: int):
 
 
 @torch.no_grad()
-def run_clips(model: nn.Module, ds: ClipDataset, first: str = "predicted") -> Outputs:
-    """The model on every clip of `ds`; first = "gt" feeds DKD the true h_1 instead of P's."""
+def run_clips(model: nn.Module, ds: ClipDataset, first_pose: str = "predicted") -> Outputs:
+    """The model on every clip of `ds`; first_pose = "ground_truth" feeds DKD the true h_1 instead of P's
+    (`training.step.generate`)."""
     codec, preds, gts, counted, losses = ds.codec, [], [], [], []
     for b in _batches(ds, 8):
-        first_pose = "ground_truth" if first == "gt" else "predicted"
         heat = generate(model, b["image"], b["heatmaps"], first_pose).float()
         w = b["target_weight"][..., None, None]
         losses.append((((heat - b["heatmaps"]) * w) ** 2).mean(dim=(2, 3, 4)).numpy())
@@ -157,7 +157,8 @@ def diagnose_model(model: nn.Module, clips: ClipDataset, probe_sets: tuple, prob
         "centre_bias": centre_bias(out, js, size),
     }
     if isinstance(model, DKD | DKDConvLSTM):  # the models that carry h_t to the next frame
-        result["pose_input"] = {"h1_ground_truth": per_frame_pck(run_clips(model, clips, first="gt"), js)}
+        truth_first = run_clips(model, clips, first_pose="ground_truth")
+        result["pose_input"] = {"h1_ground_truth": per_frame_pck(truth_first, js)}
     if isinstance(model, DKD):
         set_pose_input(model, "zero")
         result["pose_input"]["ht_zero"] = per_frame_pck(run_clips(model, clips), js)
