@@ -23,9 +23,9 @@ from dkdpose.data.synthetic.presets import OPTION_KEYS
 from dkdpose.errors import InputError
 from dkdpose.io import write_text
 from dkdpose.models.build import check_input_size
+from dkdpose.models.distillator import DISTILL_INPUTS
 from dkdpose.models.variants import (
     ARCHITECTURES,
-    DISTILL_INPUTS,
     MODELS,
     VARIANTS,
     family_of,
@@ -57,7 +57,7 @@ class ModelConfig:
     initializer: str = "resnet101"  # backbone of the pose initializer P (DKD models)
     kernel_size: int = 0  # S, the spatial size of the kernel bases; 0 = scaled with the heatmap (7 at 32x32)
     kernel_signed: bool = True  # signed kernel bases (False: ReLU before Φ's last pooling, the paper's text)
-    distill_input: str = "concat"  # what Φ reads: concat (the paper: f_t, h_t) | gated (f_t masked by h_t)
+    distill_input: str = "concat"  # what Φ reads: concat (the paper) | gated | pooled (distillator.py)
     pose_prior: bool = False  # DKD: add a learned per-joint filter of h_t to the matching (not in the paper)
     static_head: bool = False  # DKD: add F's stage-1 1x1 classifier of f_t to the matching (not in the paper)
     channels: int = 256  # C, the feature / kernel-base channels

@@ -80,8 +80,9 @@ def test_a_dkd_with_the_pose_prior_exports_its_two_states_and_agrees(tmp_path):
     assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
 
 
-def test_a_dkd_with_the_static_head_exports_and_agrees(tmp_path):
-    ckpt = tiny_checkpoint(tmp_path / "static.pt", static_head=True)
+@pytest.mark.parametrize("option", [{"static_head": True}, {"distill_input": "pooled"}], ids=str)
+def test_a_dkd_with_a_static_head_or_pooled_kernels_exports_and_agrees(tmp_path, option):
+    ckpt = tiny_checkpoint(tmp_path / "variant.pt", **option)
     export_onnx(ckpt, tmp_path / "onnx")
     video = write_video(tmp_path / "v.mp4", person_frames(4))
     ref = predict(video, ckpt, progress=False)

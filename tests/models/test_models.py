@@ -14,7 +14,7 @@ from dkdpose.errors import InputError
 from dkdpose.models.backbone import PoseBackbone, ResNetTrunk
 from dkdpose.models.build import MODEL_NAMES, build_model, build_model_from_checkpoint, scaled_kernel_size
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
-from dkdpose.models.distillator import AdaptiveAvgPool
+from dkdpose.models.distillator import AdaptiveAvgPool, pose_pooled_patches
 from dkdpose.models.dkd import POSE_INPUTS, set_pose_input
 from dkdpose.models.encoders import MobileNetV3Encoder, SmallCPM
 from dkdpose.models.matching import (
@@ -361,6 +361,38 @@ def test_gated_distillator_sees_only_the_features_under_the_pose():
         assert not torch.allclose(ungated.distillator(away, heat), ungated.distillator(feats, heat))
 
 
+def test_pose_pooled_patches_average_the_neighbourhoods_under_each_joint():
+    values = torch.randn(1, 4, 8, 8)
+    heat = torch.zeros(1, 2, 8, 8)
+    heat[0, 0, 2, 5] = 3.0  # joint 0 at (2, 5): normalised to weight 1, then the mean over 2 joints
+    heat[0, 1, 0, 0] = -1.0  # negative responses carry no weight
+    padded = F.pad(values, (1, 1, 1, 1))
+    torch.testing.assert_close(pose_pooled_patches(values, heat, 3), padded[:, :, 2:5, 5:8] / 2)
+    heat[0, 1, 7, 7] = 1.0  # joint 1 at the corner: its patch is half zero padding
+    expected = (padded[:, :, 2:5, 5:8] + padded[:, :, 7:10, 7:10]) / 2
+    torch.testing.assert_close(pose_pooled_patches(values, heat, 3), expected)
+    assert pose_pooled_patches(values, torch.zeros_like(heat), 3).abs().max() == 0
+
+
+def test_pooled_distillator_distils_only_from_around_the_pose():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    model = _excite(build_model("dkd_r18", 13, input_size=128, distill_input="pooled", **kw)).eval()
+    phi = model.distillator
+    feats, heat = torch.randn(2, 16, 16, 16), torch.zeros(2, 13, 16, 16)
+    heat[:, 3, 2:5, 2:5] = 1.0  # one joint around (3, 3)
+    away = feats.clone()
+    away[:, :, 10:, 10:] += 5.0  # beyond Φ's three 3x3 convs (3 cells) plus the patch (1 cell) from the pose
+    with torch.no_grad():
+        kernels = phi(feats, heat)
+        assert kernels.shape == (2, 16, 3, 3)
+        torch.testing.assert_close(phi(away, heat), kernels)
+        moved = heat.roll(8, dims=3)  # the same pose 8 cells to the right: the kernels come from there
+        assert not torch.allclose(phi(feats, moved), kernels)
+        assert phi(feats, torch.zeros_like(heat)).abs().max() == 0  # no pose, no kernels
+        clip = torch.randn(2, 3, 3, 128, 128)
+        torch.testing.assert_close(model(clip), _stream(model, clip), rtol=1e-4, atol=1e-5)
+
+
 def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     torch.manual_seed(0)
@@ -411,9 +443,9 @@ def test_distill_input_is_checked_and_rebuilt_from_checkpoints():
     model = build_model("dkd_r18", 13, distill_input="gated", **kw)
     ckpt = {"model": "dkd_r18", "num_joints": 13, "state_dict": model.state_dict(),
             "model_kwargs": {**kw, "distill_input": "gated"}}  # fmt: skip
-    assert build_model_from_checkpoint(ckpt).distillator.pose_gated
+    assert build_model_from_checkpoint(ckpt).distillator.reads == "gated"
     del ckpt["model_kwargs"]["distill_input"]  # checkpoints from before the option: the paper's input
-    assert not build_model_from_checkpoint(ckpt).distillator.pose_gated
+    assert build_model_from_checkpoint(ckpt).distillator.reads == "concat"
 
 
 def test_pose_input_switch_changes_what_phi_reads_and_nothing_else():

@@ -24,9 +24,9 @@ from torch import nn
 from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
+from dkdpose.models.distillator import DISTILL_INPUTS
 from dkdpose.models.variants import (
     ARCHITECTURES,
-    DISTILL_INPUTS,
     MODELS,
     BuildOptions,
     model_spec,
@@ -60,7 +60,8 @@ def build_model(
     initializer: backbone of P for the dkd models (default resnet101; e.g. resnet18 for CPU experiments).
     kernel_size: S of the kernel bases (dkd); 0 scales S with the heatmap size (`scaled_kernel_size`).
     kernel_signed: signed kernel bases (dkd; False: the paper-literal ReLU before Φ's last pooling).
-    distill_input: what Φ reads (dkd): "concat" (the paper: f_t and h_t) or "gated" (f_t masked by h_t).
+    distill_input: what Φ reads (dkd): "concat" (the paper: f_t and h_t), "gated" (f_t masked by h_t) or
+        "pooled" (the kernels pooled under h_t); distillator.py.
     pose_prior: add a learned per-joint S x S filter of h_t to DKD's matching output (not in the paper).
     static_head: add a static 1x1 classifier of f_t (filled from stage 1 with F) to DKD's matching output (not
         in the paper).

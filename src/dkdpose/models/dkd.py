@@ -171,13 +171,13 @@ class DKD(_InitializedVideoModel):
         kernel_size: int = 7,
         pretrained: str | Path | None = None,
         kernel_signed: bool = True,
-        pose_gated: bool = False,
+        distill_input: str = "concat",
         pose_prior: bool = False,
         static_head: bool = False,
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
         self.distillator = KernelDistillator(
-            channels, num_joints, kernel_size, signed=kernel_signed, pose_gated=pose_gated
+            channels, num_joints, kernel_size, signed=kernel_signed, reads=distill_input
         )
         self.matching = KernelMatching(channels, num_joints, kernel_size)
         # Not in the paper (model.pose_prior): a per-joint S x S filter of h_t added to the matching output,

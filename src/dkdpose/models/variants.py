@@ -27,8 +27,6 @@ from dkdpose.models.dkd import DKD, BaselinePose, DKDConvLSTM, DKDNoPKD
 from dkdpose.models.encoders import ENCODER_KINDS
 from dkdpose.models.lstm_pm import NATIVE_INPUT, LSTMPoseMachines
 
-DISTILL_INPUTS = ("concat", "gated")  # what Φ reads (distillator.py): the paper's concatenation, or gated
-
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -40,7 +38,7 @@ class BuildOptions:
     pretrained: str | Path | None = None  # ImageNet weights of the ResNet trunks
     lstm_hidden: int = 256  # hidden channels of the ConvLSTM (DKD w-LSTM)
     kernel_signed: bool = True  # signed kernel bases (DKD; False: ReLU before Φ's last pooling)
-    distill_input: str = "concat"  # what Φ reads: "concat" (f_t, h_t) or "gated" (f_t masked by h_t, h_t)
+    distill_input: str = "concat"  # what Φ reads: "concat" (the paper), "gated" or "pooled" (distillator.py)
     pose_prior: bool = False  # DKD: a learned per-joint filter of h_t added to the matching (not the paper)
     static_head: bool = False  # DKD: a static 1x1 classifier of f_t added to the matching (not the paper)
 
@@ -88,7 +86,7 @@ def _dkd_common(k: int, depth: int | str | None, o: BuildOptions) -> dict:
 
 def _dkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size, kernel_signed=o.kernel_signed,
-               pose_gated=o.distill_input == "gated", pose_prior=o.pose_prior,
+               distill_input=o.distill_input, pose_prior=o.pose_prior,
                static_head=o.static_head)  # fmt: skip
 
 
