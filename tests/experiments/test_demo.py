@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dkdpose.cli import main
+from dkdpose.devices import cpu_model
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,7 @@ def test_demo_runs_end_to_end_on_the_tiny_preset(tmp_path: Path, monkeypatch: py
         assert row in report, row
     assert re.search(r"\| dkd - baseline_clips \| [+-][0-9.]+ \| [+-][0-9.]+ \.\. [+-][0-9.]+ \|", report)
     assert "| train DKD |" in report and "(reused)" not in report and "torch threads: 1" in report
+    assert f"Machine: {cpu_model()}, " in report  # the figures depend on the CPU model: the report names it
     poses = json.loads((out / "predict/poses.json").read_text())
     assert len(poses["people"]) == 1 and len(poses["people"][0]["keypoints"]) > 1
     assert "report.md" in capsys.readouterr().out

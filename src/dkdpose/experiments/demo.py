@@ -35,7 +35,7 @@ from dkdpose.data.clips import read_rgb
 from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
-from dkdpose.devices import set_threads, usable_cores
+from dkdpose.devices import describe_machine, set_threads
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
@@ -98,7 +98,8 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     with clock("predict + frame strip"):
         pred = predict_demo_video(dkd_pt, video, out / "predict")
         strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
-    report = write_report(out, data, scores, video, strip, clock.table())
+    machine = describe_machine(dkd_cfg.train.device)
+    report = write_report(out, data, scores, video, strip, clock.table(), machine)
     log.info("demo: report in %s", report)
     return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt),
             "baseline_clips": str(clips_pt), "scores": scores, "seconds": clock.seconds}  # fmt: skip
@@ -204,12 +205,17 @@ def footing_table(scores: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str) -> Path:
-    """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken."""
+def write_report(
+    out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str, machine: str
+) -> Path:
+    """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken.
+
+    machine: `devices.describe_machine` (the figures depend on the CPU model by about a point).
+    """
     card = data.card
     text = f"""# dkdpose demo
 
-Machine: {platform.machine()} CPU, {usable_cores()} cores, Python {platform.python_version()}.
+Machine: {machine}; Python {platform.python_version()}.
 Data: `{data.out}` (synthetic, Penn Action layout): {card.get("videos")} videos, {card.get("frames")} frames;
 test split scored with the protocol of `docs/protocol.md` (PCK@0.2, single scale, no flip).
 Models: `baseline.pt` (single-frame network, stage 1, `configs/demo_baseline.yaml`), `dkd.pt` (DKD with P and
