@@ -241,6 +241,7 @@ TRAIN_CASES = {
     "negative steps_per_epoch": (["--set", "train.steps_per_epoch=-1"], "train.steps_per_epoch"),
     "lr_factor 0": (["--set", "train.lr_factor=0"], "train.lr_factor"),
     "distill_input banana": (["--set", "model.distill_input=banana"], "model.distill_input"),
+    "kernels_from banana": (["--set", "model.kernels_from=banana"], "model.kernels_from"),
     "resume from weights only": (["--out", "{w}/run_weights_only", "--resume"], "no training state"),
     "resume with another config": (["--out", "{w}/run_other", "--resume", "--set", "train.lr=0.1"],
                                    "train.lr differ"),  # fmt: skip

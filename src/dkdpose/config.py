@@ -24,6 +24,7 @@ from dkdpose.errors import InputError
 from dkdpose.io import write_text
 from dkdpose.models.build import check_input_size
 from dkdpose.models.distillator import DISTILL_INPUTS
+from dkdpose.models.dkd import KERNEL_SOURCES
 from dkdpose.models.variants import (
     ARCHITECTURES,
     MODELS,
@@ -60,6 +61,7 @@ class ModelConfig:
     distill_input: str = "concat"  # what Φ reads: concat (the paper) | gated | pooled (distillator.py)
     pose_prior: bool = False  # DKD: add a learned per-joint filter of h_t to the matching (not in the paper)
     static_head: bool = False  # DKD: add F's stage-1 1x1 classifier of f_t to the matching (not in the paper)
+    kernels_from: str = "previous"  # DKD: Φ on every frame (the paper) | first (frame 1's kernels kept)
     channels: int = 256  # C, the feature / kernel-base channels
     pretrained: str = ""  # ImageNet weights for the backbones: a file, "torchvision", or "" for none
     init_initializer: str = ""  # stage-1 checkpoint whose single-frame network initializes P
@@ -246,7 +248,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
     "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
-    "model.distill_input": DISTILL_INPUTS, "train.first_pose": ("predicted", "ground_truth"),
+    "model.distill_input": DISTILL_INPUTS, "model.kernels_from": KERNEL_SOURCES,
+    "train.first_pose": ("predicted", "ground_truth"),
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 

@@ -80,8 +80,10 @@ def test_a_dkd_with_the_pose_prior_exports_its_two_states_and_agrees(tmp_path):
     assert np.abs(np.subtract(ref["people"][0]["keypoints"], ort["people"][0]["keypoints"])).max() <= 0.5
 
 
-@pytest.mark.parametrize("option", [{"static_head": True}, {"distill_input": "pooled"}], ids=str)
-def test_a_dkd_with_a_static_head_or_pooled_kernels_exports_and_agrees(tmp_path, option):
+@pytest.mark.parametrize(
+    "option", [{"static_head": True}, {"distill_input": "pooled"}, {"kernels_from": "first"}], ids=str
+)
+def test_dkd_with_a_non_paper_option_exports_and_agrees(tmp_path, option):
     ckpt = tiny_checkpoint(tmp_path / "variant.pt", **option)
     export_onnx(ckpt, tmp_path / "onnx")
     video = write_video(tmp_path / "v.mp4", person_frames(4))

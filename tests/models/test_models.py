@@ -393,6 +393,30 @@ def test_pooled_distillator_distils_only_from_around_the_pose():
         torch.testing.assert_close(model(clip), _stream(model, clip), rtol=1e-4, atol=1e-5)
 
 
+def test_first_frame_kernels_are_distilled_once_and_kept():
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    model = _excite(build_model("dkd_r18", 13, kernels_from="first", **kw)).eval()
+    clip = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        heat = model(clip)
+        feats = model._encode_clip(clip)
+        kernels = model.distillator(feats[:, 0], heat[:, 0])  # Φ(f_1, h_1), for every later frame
+        for t in range(1, 4):
+            torch.testing.assert_close(heat[:, t], model.matching(feats[:, t], kernels), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(heat, _stream(model, clip), rtol=1e-4, atol=1e-5)
+        _, state = model.init_stream(clip[:, 0])
+        _, later = model.step(clip[:, 1], state)
+        assert later[0] is state[0]  # the stream keeps frame 1's kernels
+        every = build_model("dkd_r18", 13, **kw)
+        every.load_state_dict(model.state_dict())  # same weights: only where the kernels come from differs
+        assert not torch.allclose(every.eval()(clip)[:, 2:], heat[:, 2:])
+    with pytest.raises(InputError, match="kernels_from"):
+        build_model("dkd_r18", 13, kernels_from="last", **kw)
+    ckpt = {"model": "dkd_r18", "num_joints": 13, "state_dict": model.state_dict(),
+            "model_kwargs": {**kw, "kernels_from": "first"}}  # fmt: skip
+    assert build_model_from_checkpoint(ckpt).kernels_from == "first"
+
+
 def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     torch.manual_seed(0)

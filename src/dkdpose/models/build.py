@@ -25,6 +25,7 @@ from dkdpose.errors import InputError
 from dkdpose.models.backbone import DECONV_CHANNELS
 from dkdpose.models.discriminator import SpatialDiscriminator, TemporalDiscriminator
 from dkdpose.models.distillator import DISTILL_INPUTS
+from dkdpose.models.dkd import KERNEL_SOURCES
 from dkdpose.models.variants import (
     ARCHITECTURES,
     MODELS,
@@ -51,6 +52,7 @@ def build_model(
     distill_input: str = "concat",
     pose_prior: bool = False,
     static_head: bool = False,
+    kernels_from: str = "previous",
 ) -> nn.Module:
     """Build model `name` (one of MODEL_NAMES) for `num_joints` joints.
 
@@ -65,6 +67,8 @@ def build_model(
     pose_prior: add a learned per-joint S x S filter of h_t to DKD's matching output (not in the paper).
     static_head: add a static 1x1 classifier of f_t (filled from stage 1 with F) to DKD's matching output (not
         in the paper).
+    kernels_from: "previous" (the paper: Φ of the previous frame for every frame) or "first" (DKD distils the
+        kernels once, from frame 1 and h_1, and keeps them for the whole clip or stream; not in the paper).
     channels: C, the feature / deconv-head width (not lstm_pm).
     pretrained: ImageNet weights of the ResNet trunks: a file, a folder of torchvision files or "torchvision".
     lstm_hidden: hidden channels of the ConvLSTM in dkd_rX_lstm.
@@ -76,11 +80,14 @@ def build_model(
     arch = ARCHITECTURES[spec.architecture]
     size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
     kernel_size = kernel_size or scaled_kernel_size(size // 8)
+    if kernels_from not in KERNEL_SOURCES:
+        raise InputError(f"model {name!r}: kernels_from must be one of {', '.join(KERNEL_SOURCES)}, "
+                         f"got {kernels_from!r}")  # fmt: skip
     if distill_input not in DISTILL_INPUTS:
         raise InputError(f"model {name!r}: distill_input must be one of {', '.join(DISTILL_INPUTS)}, "
                          f"got {distill_input!r}")  # fmt: skip
     options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed,
-                           distill_input, pose_prior, static_head)  # fmt: skip
+                           distill_input, pose_prior, static_head, kernels_from)  # fmt: skip
     model = arch.construct(num_joints, spec.encoder_depth, options)
     model.name = name
     model.num_joints = num_joints

@@ -149,6 +149,9 @@ class _InitializedVideoModel(_VideoPoseModel):
 
 
 POSE_INPUTS = ("predicted", "zero", "scramble")
+# Where DKD's kernels for frame t+1 come from: "previous" (the paper: Φ(f_t, h_t)) or "first" (Φ(f_1, h_1),
+# distilled once and kept: a one-shot template of the person frame 1's pose names; not in the paper)
+KERNEL_SOURCES = ("previous", "first")
 
 
 class DKD(_InitializedVideoModel):
@@ -174,8 +177,10 @@ class DKD(_InitializedVideoModel):
         distill_input: str = "concat",
         pose_prior: bool = False,
         static_head: bool = False,
+        kernels_from: str = "previous",
     ):
         super().__init__(num_joints, encoder_depth, initializer_depth, channels, pretrained)
+        self.kernels_from = kernels_from  # KERNEL_SOURCES: with "first" the stream keeps frame 1's kernels
         self.distillator = KernelDistillator(
             channels, num_joints, kernel_size, signed=kernel_signed, reads=distill_input
         )
@@ -210,9 +215,11 @@ class DKD(_InitializedVideoModel):
         """
         feats = self._encode_clip(clip)  # (B, T, C, h, w)
         heat = self.initializer(clip[:, 0]) if first_heatmaps is None else first_heatmaps
-        out = [heat]
+        out, kernels = [heat], None
         for t in range(1, clip.shape[1]):
-            heat = self._match(feats[:, t], self._kernels(feats[:, t - 1], heat), heat)
+            if kernels is None or self.kernels_from == "previous":
+                kernels = self._kernels(feats[:, t - 1], heat)
+            heat = self._match(feats[:, t], kernels, heat)
             out.append(heat)
         return torch.stack(out, dim=1)
 
@@ -222,10 +229,12 @@ class DKD(_InitializedVideoModel):
         return heat, self._state(self._kernels(self.encoder(frame), heat), heat)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
-        """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2."""
+        """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2 (the same
+        ones with `kernels_from` "first")."""
         feats = self.encoder(frame)
         heat = self._match(feats, state[0], state[1] if self.prior is not None else None)
-        return heat, self._state(self._kernels(feats, heat), heat)
+        kernels = state[0] if self.kernels_from == "first" else self._kernels(feats, heat)
+        return heat, self._state(kernels, heat)
 
     def _state(self, kernels: Tensor, heat: Tensor) -> State:
         """(k'_t,), and h_t after it when the pose prior needs it."""

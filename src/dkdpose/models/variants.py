@@ -41,6 +41,7 @@ class BuildOptions:
     distill_input: str = "concat"  # what Φ reads: "concat" (the paper), "gated" or "pooled" (distillator.py)
     pose_prior: bool = False  # DKD: a learned per-joint filter of h_t added to the matching (not the paper)
     static_head: bool = False  # DKD: a static 1x1 classifier of f_t added to the matching (not the paper)
+    kernels_from: str = "previous"  # DKD: "previous" frame (the paper) or the "first" frame's kernels kept
 
 
 # (num_joints, encoder depth or kind, options) -> model
@@ -87,7 +88,7 @@ def _dkd_common(k: int, depth: int | str | None, o: BuildOptions) -> dict:
 def _dkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
     return DKD(**_dkd_common(k, depth, o), kernel_size=o.kernel_size, kernel_signed=o.kernel_signed,
                distill_input=o.distill_input, pose_prior=o.pose_prior,
-               static_head=o.static_head)  # fmt: skip
+               static_head=o.static_head, kernels_from=o.kernels_from)  # fmt: skip
 
 
 def _dkd_no_pkd(k: int, depth: int | str | None, o: BuildOptions) -> nn.Module:
@@ -108,7 +109,9 @@ _DKD_OPTIONS = ("initializer", "kernel_size", "channels")
 ARCHITECTURES: dict[str, Architecture] = {
     "baseline": Architecture(_baseline, ("channels",), "baseline"),
     "dkd": Architecture(
-        _dkd, (*_DKD_OPTIONS, "kernel_signed", "distill_input", "pose_prior", "static_head"), "dkd"
+        _dkd,
+        (*_DKD_OPTIONS, "kernel_signed", "distill_input", "pose_prior", "static_head", "kernels_from"),
+        "dkd",
     ),
     "dkd_no_pkd": Architecture(_dkd_no_pkd, _DKD_OPTIONS, "dkd"),
     "dkd_lstm": Architecture(_dkd_lstm, _DKD_OPTIONS, "dkd"),

@@ -30,7 +30,7 @@ RESUME_KEYS = ("epoch", "step", "optimizer", "scheduler", "lambda", "best_pck", 
 MODEL_KWARG_RANGES: dict[str, tuple[int, int] | None] = {
     "input_size": (32, 4096), "kernel_size": (1, 31), "channels": (1, 4096), "lstm_hidden": (1, 4096),
     "initializer": None, "pretrained": None, "kernel_signed": None,
-    "distill_input": None, "pose_prior": None, "static_head": None,
+    "distill_input": None, "pose_prior": None, "static_head": None, "kernels_from": None,
 }  # fmt: skip
 MAX_JOINTS = 1000
 
