@@ -98,6 +98,7 @@ def world(tmp_path_factory) -> Path:
     _variant(w / "ckpt.pt", w / "nan.pt", lambda c: next(iter(c["state_dict"].values())).fill_(float("nan")))
     _variant(w / "ckpt.pt", w / "unknown_kw.pt", lambda c: c["model_kwargs"].update(bogus=1))
     _variant(w / "ckpt.pt", w / "huge.pt", lambda c: c["model_kwargs"].update(channels=2**20))
+    _variant(w / "ckpt.pt", w / "bad_kernels.pt", lambda c: c["model_kwargs"].update(kernels_from="last"))
     write_video(w / "walk.mp4", person_frames(3))
     return w
 
@@ -171,6 +172,7 @@ PREDICT_CASES = {
     "NaN weights": (["--weights", "{w}/nan.pt", "--json", "{w}/new.json"], "NaN"),
     "unknown model option": (["--weights", "{w}/unknown_kw.pt", "--json", "{w}/new.json"], "bogus"),
     "absurd channels": (["--weights", "{w}/huge.pt", "--json", "{w}/new.json"], "channels=1048576"),
+    "unknown kernel source": (["--weights", "{w}/bad_kernels.pt", "--json", "{w}/new.json"], "kernels_from"),
     "box with a negative corner": (["--box", "-50,0,20,20", "--json", "{w}/new.json"], "-50,0,20,20 lies"),
 }
 EXPORT_CASES = {
@@ -178,6 +180,7 @@ EXPORT_CASES = {
     "out is the weights": (["--out", "{w}/ckpt.pt"], "not a folder"),
     "NaN weights": (["--weights", "{w}/nan.pt"], "NaN"),
     "absurd channels": (["--weights", "{w}/huge.pt"], "channels"),
+    "unknown kernel source": (["--weights", "{w}/bad_kernels.pt"], "kernels_from"),
 }
 EVAL_CASES = {
     "out is the dataset": (["--out", "{w}/penn"], "inside the dataset folder"),

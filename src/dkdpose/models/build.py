@@ -80,12 +80,8 @@ def build_model(
     arch = ARCHITECTURES[spec.architecture]
     size = check_input_size(int(input_size or arch.native_input), f"model {name!r}: input_size")
     kernel_size = kernel_size or scaled_kernel_size(size // 8)
-    if kernels_from not in KERNEL_SOURCES:
-        raise InputError(f"model {name!r}: kernels_from must be one of {', '.join(KERNEL_SOURCES)}, "
-                         f"got {kernels_from!r}")  # fmt: skip
-    if distill_input not in DISTILL_INPUTS:
-        raise InputError(f"model {name!r}: distill_input must be one of {', '.join(DISTILL_INPUTS)}, "
-                         f"got {distill_input!r}")  # fmt: skip
+    _check_choice(name, "kernels_from", kernels_from, KERNEL_SOURCES)
+    _check_choice(name, "distill_input", distill_input, DISTILL_INPUTS)
     options = BuildOptions(initializer, kernel_size, channels, pretrained, lstm_hidden, kernel_signed,
                            distill_input, pose_prior, static_head, kernels_from)  # fmt: skip
     model = arch.construct(num_joints, spec.encoder_depth, options)
@@ -94,6 +90,12 @@ def build_model(
     model.input_size = size
     return model
 
+
+
+def _check_choice(name: str, option: str, value: object, choices: tuple[str, ...]) -> None:
+    """InputError naming the model and the option when `value` is not one of `choices`."""
+    if value not in choices:
+        raise InputError(f"model {name!r}: {option} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def check_input_size(size: int, what: str, minimum: int = 8) -> int:
