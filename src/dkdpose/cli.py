@@ -32,6 +32,8 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--predictions", required=True, help="predictions JSON (docs/protocol.md)")
     p.add_argument("--split", type=int, default=None, help="Sub-JHMDB split 1-3 (default 1)")
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
+    p.add_argument("--skip-first-frame", action="store_true",
+                   help="propagation protocol: the first frame's pose was given; score frames 2.. only")
     p.add_argument("--out", default=None, help="write the score JSON here (default: print it)")
     p.set_defaults(func=_run_score)
 
@@ -42,7 +44,8 @@ def _run_score(args: argparse.Namespace) -> int:
     from dkdpose.evaluation.report import format_table
     from dkdpose.evaluation.score import score_predictions, write_score
 
-    score = score_predictions(args.dataset, args.root, args.predictions, split=args.split, alpha=args.alpha)
+    score = score_predictions(args.dataset, args.root, args.predictions, split=args.split, alpha=args.alpha,
+                              first_frame_given=args.skip_first_frame)  # fmt: skip
     print(format_table(score), flush=True)  # before the log line on stderr
     if args.out:
         write_score(args.out, score)
@@ -299,6 +302,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.2, help="PCK threshold (default 0.2)")
     p.add_argument("--pose-input", default="predicted", choices=["predicted", "zero", "scramble"],
                    help="DKD diagnostic: the pose h_t that Φ reads (zero / scramble: does DKD use it?)")
+    p.add_argument("--first-pose", default="predicted", choices=["predicted", "ground_truth"],
+                   help="ground_truth: the propagation protocol, a DKD stream starts from the first frame's "
+                        "annotated pose and every model is scored from frame 2 on (default predicted)")
     p.add_argument("--video-batch", type=int, default=8,
                    help="test videos of one length run side by side as one batch (default 8; 1: one by one)")
     p.add_argument("--out", required=True, help="output folder (predictions.json, score.json, report.md..)")
@@ -321,7 +327,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     options = EvalOptions.from_config(cfg.eval, scales=scales, flip=args.flip, device=args.device,
                                       input_size=args.input_size, alpha=args.alpha,
                                       pose_input=args.pose_input, precision=args.precision,
-                                      calibrate=args.calibrate, video_batch=args.video_batch)  # fmt: skip
+                                      calibrate=args.calibrate, video_batch=args.video_batch,
+                                      first_pose=args.first_pose)  # fmt: skip
     print(eval_command(args.weights, dataset, root, args.out, args.split, options, coco=args.coco))
     return 0
 

@@ -20,7 +20,17 @@ from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, flip_joints
 from dkdpose.evaluation.evaluate import predict_video, predict_videos, video_batches
 from dkdpose.inference.decode import decode_to_image
-from dkdpose.inference.tta import StreamPlan, fuse_streams, parse_scales, stream_crops, unflip_streams
+from dkdpose.errors import InputError
+from dkdpose.evaluation.compare import paired_bootstrap
+from dkdpose.evaluation.evaluate import EvalOptions
+from dkdpose.inference.tta import (
+    StreamPlan,
+    fuse_streams,
+    parse_scales,
+    stream_crops,
+    stream_pose_heatmaps,
+    unflip_streams,
+)
 from dkdpose.models.build import build_model
 from dkdpose.models.weights import save_checkpoint
 from dkdpose.skeleton import PENN_ACTION
@@ -87,6 +97,24 @@ def test_fusion_without_unflipping_lands_on_the_mirror_joint():
     assert np.linalg.norm(kp[PENN_ACTION.index("right_wrist")] - [104.0, 80.0]) > 10
 
 
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"scales{list(p.scales)}-flip{p.flip}")
+def test_a_given_pose_becomes_every_streams_perfect_heatmaps(plan):
+    """stream_pose_heatmaps (the h_1 of `--first-pose ground_truth`) agrees with the test's own construction
+    of a perfect model's streams, flipped crops included, and decodes back to the pose."""
+    rng = np.random.default_rng(4)
+    box = np.array([70.0, 40.0, 110.0, 90.0])
+    points = np.stack([rng.uniform(75, 105, 13), rng.uniform(45, 85, 13)], axis=1)
+    codec = HeatmapCodec((SIZE, SIZE), (SIZE // 8, SIZE // 8))
+    _, affines, ref = stream_crops(np.zeros((150, 200, 3), np.uint8), box, plan, SIZE)
+    given = stream_pose_heatmaps(points, np.ones(13), affines, plan, codec, PENN_ACTION.flip_index)
+    torch.testing.assert_close(given, _stream_heatmaps(points, affines, plan, codec))
+    heat = unflip_streams(given, plan, PENN_ACTION.flip_index)
+    kp, _ = decode_to_image(fuse_streams(heat, affines, ref, codec), ref, codec)
+    assert np.linalg.norm(kp - points, axis=1).max() < 1.0
+    hidden = stream_pose_heatmaps(points, np.zeros(13), affines, plan, codec, PENN_ACTION.flip_index)
+    assert not hidden.any()  # an unlabelled joint gives no map
+
+
 class BlobModel(nn.Module):
     """A stand-in streaming model whose every heatmap is the brightness of the crop, pooled to stride 8.
 
@@ -125,6 +153,35 @@ def test_predict_video_follows_a_moving_blob_through_crops_scales_and_flips(tmp_
         assert kp.shape == (3, 13, 2) and scores.shape == (3, 13)
         err = np.linalg.norm(kp - centres[:, None, :], axis=-1)
         assert err.max() < 1.0, (plan, err.max())
+
+
+class GivenPoseModel(BlobModel):
+    """BlobModel that can start from a given pose: frame 1 is the given heatmaps, later frames the blob."""
+
+    takes_first_pose = True
+
+    def init_stream(self, frames, first_heatmaps=None):
+        heat, state = super().init_stream(frames)
+        return (heat if first_heatmaps is None else first_heatmaps), state
+
+
+def test_first_pose_ground_truth_starts_a_pose_model_from_the_annotation_and_no_other(tmp_path):
+    centres = np.array([[90.0, 60.0], [93.5, 62.0], [97.0, 64.5]])
+    rec = _blob_video(tmp_path, "0001", centres, 0.0)
+    rng = np.random.default_rng(5)
+    joints = centres[:, None, :] + rng.uniform(-15, 15, (3, 13, 2))
+    rec = VideoRecord("0001", rec.frames, joints.astype(np.float32), rec.visibility, rec.boxes,
+                      "test", "test", "penn_action")  # fmt: skip
+    codec = HeatmapCodec((SIZE, SIZE), (SIZE // 8, SIZE // 8))
+    for plan in PLANS:
+        kp, _ = predict_video(GivenPoseModel(), rec, plan, codec, first_pose="ground_truth")
+        assert np.linalg.norm(kp[0] - joints[0], axis=-1).max() < 1.0, plan  # frame 1: the annotation
+        assert np.linalg.norm(kp[1:] - centres[1:, None, :], axis=-1).max() < 1.0  # then the model
+        own, _ = predict_video(GivenPoseModel(), rec, plan, codec)
+        assert np.linalg.norm(own[0] - centres[0], axis=-1).max() < 1.0  # the protocol: its own frame 1
+    # BlobModel.init_stream takes no pose: a model that cannot start from one is never handed one
+    kp, _ = predict_video(BlobModel(), rec, PLANS[0], codec, first_pose="ground_truth")
+    assert np.linalg.norm(kp - centres[:, None, :], axis=-1).max() < 1.0
 
 
 def _blob_video(folder: Path, vid: str, centres: np.ndarray, shift: float) -> VideoRecord:
@@ -433,4 +490,49 @@ def test_pose_input_diagnostic_runs_on_dkd_and_is_refused_for_other_models(penn,
     never = tmp_path / "never"
     _refused(["eval", "--weights", str(ckpt), *args, "--pose-input", "scramble", "--out", str(never)],
              capsys, "needs a DKD model")  # fmt: skip
+    assert not never.exists()
+
+
+# --- the propagation protocol (--first-pose ground_truth) ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_propagation_protocol_scores_from_frame_2_and_score_reproduces_it(penn, penn_eval, tmp_path, capsys):
+    out = tmp_path / "given"
+    args = ["--dataset", "penn_action", "--root", str(penn["root"]), "--first-pose", "ground_truth"]
+    assert main(["eval", "--weights", str(penn["ckpt"]), *args, "--out", str(out)]) == 0
+    score = json.loads((out / "score.json").read_text())
+    assert score["first_frame"] == "given, not scored" and score["frames"] == (4 - 1) + (5 - 1)
+    assert {v: r["frames"] for v, r in score["per_video"].items()} == {"0002": 3, "0004": 4}
+    assert "first frames given, not scored" in capsys.readouterr().out
+    assert "Propagation protocol" in (out / "report.md").read_text()
+    assert "the model starts from it" in (out / "report.md").read_text()
+    predictions = json.loads((out / "predictions.json").read_text())["videos"]
+    from dkdpose.data.readers import read_records
+
+    for r in read_records("penn_action", penn["root"], subset="test"):  # frame 1 is the annotated pose
+        err = np.linalg.norm(np.array(predictions[r.video_id]["keypoints"][0]) - r.joints[0], axis=-1)
+        size = np.ptp(r.boxes[0].reshape(2, 2), axis=0).max()
+        assert err[r.visibility[0] > 0].max() < 0.1 * size
+    rescored = tmp_path / "rescored.json"
+    rc = main(["score", "--dataset", "penn_action", "--root", str(penn["root"]), "--skip-first-frame",
+               "--predictions", str(out / "predictions.json"), "--out", str(rescored)])  # fmt: skip
+    assert rc == 0 and json.loads(rescored.read_text()) == score
+    every_frame = json.loads((penn_eval / "score.json").read_text())
+    with pytest.raises(InputError, match="first frames"):
+        paired_bootstrap(every_frame, score, "torso")
+
+
+def test_first_pose_refusals(penn, tmp_path, capsys):
+    with pytest.raises(InputError, match="first pose"):
+        EvalOptions(first_pose="annotated")
+    never = tmp_path / "never"
+    _refused(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--first-pose", "ground_truth", "--precision", "int8", "--out", str(never)],
+             capsys, "--first-pose ground_truth", "fp32")  # fmt: skip
+    with pytest.raises(SystemExit) as e:  # argparse's refusal of a value outside the choices
+        main(["eval", "--weights", str(penn["ckpt"]), "--dataset", "penn_action", "--root", str(penn["root"]),
+              "--first-pose", "annotated", "--out", str(never)])  # fmt: skip
+    assert e.value.code == 2
+    assert "--first-pose" in capsys.readouterr().err
     assert not never.exists()

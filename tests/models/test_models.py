@@ -417,6 +417,25 @@ def test_first_frame_kernels_are_distilled_once_and_kept():
     assert build_model_from_checkpoint(ckpt).kernels_from == "first"
 
 
+@pytest.mark.parametrize("name", ["dkd_r18", "dkd_r18_lstm"])
+def test_a_stream_started_from_a_given_pose_equals_forward_with_that_first_pose(name):
+    """init_stream(frame, first_heatmaps) is forward(clip, first_heatmaps) streamed; the pose is used."""
+    model = _excite(build_model(name, K, **SMALL)).eval()
+    assert model.takes_first_pose and not build_model("baseline_r18", K, **SMALL).takes_first_pose
+    clip, given = torch.randn(2, 4, 3, 64, 64), torch.rand(2, K, 8, 8)
+    with torch.no_grad():
+        heat, state = model.init_stream(clip[:, 0], first_heatmaps=given)
+        out = [heat]
+        for t in range(1, 4):
+            heat, state = model.step(clip[:, t], state)
+            out.append(heat)
+        full = model(clip, first_heatmaps=given)
+        own = model(clip)
+    assert out[0] is given
+    torch.testing.assert_close(torch.stack(out, dim=1), full, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(full[:, 1], own[:, 1])  # frame 2 depends on the pose it started from
+
+
 def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     torch.manual_seed(0)

@@ -23,6 +23,9 @@ def per_video_hits(score: dict, norm: str) -> tuple[list[str], np.ndarray, np.nd
 
 def paired_bootstrap(a: dict, b: dict, norm: str, draws: int = 10_000, seed: int = 0) -> dict:
     """{"a", "b", "diff", "low", "high"}: pooled PCK (%) of both, B - A and its 95% percentile interval."""
+    if a.get("first_frame") != b.get("first_frame"):
+        raise InputError("one score counts the first frames and the other does not (the propagation "
+                         "protocol, `--first-pose ground_truth`): score both the same way")  # fmt: skip
     ids_a, hits_a, cnt = per_video_hits(a, norm)
     ids_b, hits_b, cnt_b = per_video_hits(b, norm)
     if ids_a != ids_b or not np.array_equal(cnt, cnt_b):

@@ -53,13 +53,23 @@ from dkdpose.inference.coco import check_coco_target, records_coco_texts
 from dkdpose.inference.decode import decode_to_image, joint_heatmaps
 from dkdpose.inference.load import load_pose_model
 from dkdpose.inference.precision import check_precision, onnxruntime_context, prepare_model
-from dkdpose.inference.tta import StreamPlan, fuse_streams, stream_crops, unflip_streams
+from dkdpose.inference.tta import (
+    StreamPlan,
+    fuse_streams,
+    stream_crops,
+    stream_pose_heatmaps,
+    unflip_streams,
+)
 from dkdpose.io import check_output, new_folder, write_json, write_text
 from dkdpose.models.dkd import set_pose_input
 from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
+
+# What a stream starts from: the model's own first frame (the protocol), or the first frame's annotated pose
+# (the propagation protocol: that frame is given, so no model is scored on it)
+FIRST_POSES = ("predicted", "ground_truth")
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,9 @@ class EvalOptions:
     scales: test scales (every one a stream, `inference.tta`); flip: also the mirrored crops; device: cpu,
     cuda or cuda:N; input_size: square input (None: the checkpoint's training size); alpha: PCK threshold;
     pose_input: what a DKD model's Φ reads as h_t, "predicted" or the diagnostics "zero" / "scramble".
+    first_pose: "predicted" (the protocol: the model starts from its own first frame) or "ground_truth" (the
+    propagation protocol: the first frame's annotated pose is given to a model that starts from a pose,
+    `takes_first_pose`, and every model is scored from frame 2 on).
     precision: fp32, bf16 or int8 and calibrate: int8 calibration video or folder (`inference.precision`).
     video_batch: how many test videos of equal length run side by side as one batch (their streams are
     independent, so it changes the speed, not the predictions beyond floating-point summation order).
@@ -83,9 +96,14 @@ class EvalOptions:
     precision: str = "fp32"
     calibrate: str | Path | None = None
     video_batch: int = 8
+    first_pose: str = "predicted"
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if self.first_pose not in FIRST_POSES:
+            raise InputError(f"first pose must be one of {', '.join(FIRST_POSES)}, got {self.first_pose!r}")
+        if self.first_pose == "ground_truth" and self.precision == "int8":
+            raise InputError("--first-pose ground_truth runs the PyTorch model: use --precision fp32 or bf16")
         batch = self.video_batch
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise InputError(f"video batch must be a whole number >= 1, got {self.video_batch!r}")
@@ -116,12 +134,13 @@ def predict_video(
     codec: HeatmapCodec,
     device: torch.device | str = "cpu",
     progress: tqdm | None = None,
+    first_pose: str = "predicted",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Online inference over one video with GT-box crops: keypoints (T, K, 2) original px, scores (T, K).
 
     All streams of `plan` run as one batch through `model.init_stream` (frame 1) and `model.step` (the rest).
     """
-    return predict_videos(model, [record], plan, codec, device, progress)[0]
+    return predict_videos(model, [record], plan, codec, device, progress, first_pose)[0]
 
 
 @torch.no_grad()
@@ -132,8 +151,12 @@ def predict_videos(
     codec: HeatmapCodec,
     device: torch.device | str = "cpu",
     progress: tqdm | None = None,
+    first_pose: str = "predicted",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """`predict_video` for N videos of one length at once: their S streams each run as one batch of N x S.
+
+    first_pose "ground_truth": a model that `takes_first_pose` starts every stream from the first frame's
+    annotated pose (`tta.stream_pose_heatmaps`) instead of its own; other models ignore it.
 
     Every video keeps its own stream state (the models treat the rows of a batch independently), so the
     result is that of N separate `predict_video` calls up to floating-point summation order. Returns
@@ -154,7 +177,14 @@ def predict_videos(
                 for img, r in zip(images, records, strict=True)
             ]
             crops = torch.cat([c for c, _, _ in streams]).to(device)  # (N x S, 3, H, W)
-            heat, state = model.init_stream(crops) if t == 0 else model.step(crops, state)
+            if t > 0:
+                heat, state = model.step(crops, state)
+            elif first_pose == "ground_truth" and getattr(model, "takes_first_pose", False):
+                given = [stream_pose_heatmaps(r.joints[0], r.visibility[0], affines, plan, codec, flip_index)
+                         for r, (_, affines, _) in zip(records, streams, strict=True)]  # fmt: skip
+                heat, state = model.init_stream(crops, first_heatmaps=torch.cat(given).to(device))
+            else:
+                heat, state = model.init_stream(crops)
             heat = joint_heatmaps(heat.float(), k, codec, f"video {records[0].video_id}")
             per_video = heat.split(len(plan.streams))  # N x (S, K, h, w)
             for (kps, scs), (_, affines, ref), h in zip(out, streams, per_video, strict=True):
@@ -182,14 +212,15 @@ def predict_records(
     codec: HeatmapCodec,
     device: torch.device,
     video_batch: int = 1,
+    first_pose: str = "predicted",
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Keypoints (T, K, 2) and scores (T, K) per video id, `video_batch` equal-length videos at a time, with
-    one progress bar over all frames."""
+    one progress bar over all frames; first_pose as in `predict_videos`."""
     total = sum(r.num_frames for r in records)
     done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tqdm(total=total, desc="eval", unit="frame", disable=not sys.stderr.isatty()) as bar:
         for group in video_batches(records, video_batch):
-            results = predict_videos(model, group, plan, codec, device, bar)
+            results = predict_videos(model, group, plan, codec, device, bar, first_pose)
             done.update((rec.video_id, result) for rec, result in zip(group, results, strict=True))
     keypoints = {r.video_id: done[r.video_id][0] for r in records}
     return keypoints, {r.video_id: done[r.video_id][1] for r in records}
@@ -243,20 +274,28 @@ def evaluate(
     log.info("evaluating %s (%s) on %d %s test videos", weights, ckpt["model"], len(records), dataset)
     model = prepare_model(model, options.precision, dev, codec.input_size[0], options.calibrate)
     with onnxruntime_context("torch", options.precision):
-        keypoints, scores = predict_records(model, records, options.plan, codec, dev, options.video_batch)
+        keypoints, scores = predict_records(
+            model, records, options.plan, codec, dev, options.video_batch, options.first_pose
+        )
+    given = options.first_pose == "ground_truth"  # the first frame is given: score from frame 2 on
 
     with new_folder(out):  # a failure below leaves no partial output folder
         write_predictions(out / "predictions.json", dataset, keypoints, scores)
-        score = score_predictions(dataset, root, out / "predictions.json", split=split, alpha=options.alpha)
+        score = score_predictions(dataset, root, out / "predictions.json", split=split, alpha=options.alpha,
+                                  first_frame_given=given)  # fmt: skip
         write_score(out / "score.json", score)
         jitter = JitterAccumulator(get_joint_set(dataset))
+        first = 1 if given else 0
         for r in records:
-            jitter.add(r.video_id, keypoints[r.video_id], r.joints, r.visibility, r.boxes)
+            jitter.add(r.video_id, keypoints[r.video_id][first:], r.joints[first:], r.visibility[first:],
+                       r.boxes[first:])  # fmt: skip
         info = {
             "weights": str(weights), "model": ckpt["model"], "input_size": codec.input_size[0],
             "scales": list(options.scales), "flip": options.flip, "device": str(dev),
             "pose_input": options.pose_input,
             "precision": options.precision,
+            "first_pose": options.first_pose,
+            "uses_first_pose": given and getattr(model, "takes_first_pose", False),
         }  # fmt: skip
         write_json(out / "jitter.json", {**jitter.summary(), "per_video": jitter.per_video()})
         _write_outputs(out, score, jitter.summary(), jitter.per_video(), info)

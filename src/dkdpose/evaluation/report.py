@@ -26,6 +26,7 @@ def format_table(score: dict) -> str:
     title = (
         f"{score['dataset']}{split}: PCK@{score['alpha']:g}, {score.get('videos', '?')} videos, "
         f"{score['frames']} frames, {score['joints_counted']} joints counted"
+        + (f" (first frames {score['first_frame']})" if "first_frame" in score else "")
     )
     lines = [title, f"{'':8}" + "".join(f"{c:>7}" for c in GROUP_COLUMNS)]
     for norm in NORMS:
@@ -91,6 +92,16 @@ def _per_video_summary(per_video: dict[str, dict], worst: int = 5) -> list[str]:
     return lines
 
 
+def _first_pose_sentence(info: dict) -> str:
+    """The propagation protocol's line of report.md ('' under the paper's protocol)."""
+    if info.get("first_pose", "predicted") != "ground_truth":
+        return ""
+    start = ("starts from it" if info.get("uses_first_pose")
+             else "cannot start from a given pose and starts from its own first frame")  # fmt: skip
+    return (" Propagation protocol (`--first-pose ground_truth`): each video's first-frame annotated pose is "
+            f"given, the model {start}, and the first frames are not scored.")  # fmt: skip
+
+
 def report_markdown(score: dict, jitter: dict, info: dict) -> str:
     """report.md of one evaluation: protocol, PCK table, jitter, per-video summary and the curves."""
     split = f", split {score['split']}" if score.get("split") is not None else ""
@@ -103,7 +114,8 @@ def report_markdown(score: dict, jitter: dict, info: dict) -> str:
         f"flip {'on' if info['flip'] else 'off'}, device {info['device']}, "
         f"precision {info.get('precision', 'fp32')}. Protocol of `docs/protocol.md`: "
         "online frame-by-frame inference, each frame cropped around its ground-truth box centre; "
-        f"{score['videos']} videos, {score['frames']} frames, {score['joints_counted']} joints counted.",
+        f"{score['videos']} videos, {score['frames']} frames, {score['joints_counted']} joints counted."
+        + _first_pose_sentence(info),
         "",
         "## PCK",
         "",

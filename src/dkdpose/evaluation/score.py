@@ -24,13 +24,23 @@ from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
 
+# The score dict's "first_frame" under the propagation protocol (absent under the paper's: every frame scored)
+GIVEN_FIRST_FRAME = "given, not scored"
+
 
 def score_predictions(
-    dataset: str, root: str | Path, predictions_path: str | Path, split: int | None = None, alpha: float = 0.2
+    dataset: str,
+    root: str | Path,
+    predictions_path: str | Path,
+    split: int | None = None,
+    alpha: float = 0.2,
+    first_frame_given: bool = False,
 ) -> dict:
     """Score `predictions_path` on the test videos of `dataset` under `root`: the protocol's score dict.
 
-    `split` (Sub-JHMDB only) defaults to 1; `alpha` is the PCK threshold. Bad input raises InputError.
+    `split` (Sub-JHMDB only) defaults to 1; `alpha` is the PCK threshold. first_frame_given: the
+    propagation protocol, where each video's first-frame pose was given to the model; that frame is not scored
+    and the dict says so ("first_frame": "given, not scored"). Bad input raises InputError.
     """
     if dataset not in SCORED_DATASETS:
         raise InputError(f"cannot score dataset {dataset!r}; choose one of {', '.join(SCORED_DATASETS)}")
@@ -47,11 +57,14 @@ def score_predictions(
         raise InputError(f"{root}: no test videos found for {dataset}")
     check_predictions(preds, records, predictions_path, dataset)
     acc = PCKAccumulator(get_joint_set(dataset))
+    first = 1 if first_frame_given else 0
     for r in records:
         _check_boxes(r, acc.joint_set.visible_only, root)
-        acc.add(r.video_id, preds.keypoints[r.video_id], r.joints, r.visibility, r.boxes)
+        acc.add(r.video_id, preds.keypoints[r.video_id][first:], r.joints[first:], r.visibility[first:],
+                r.boxes[first:])  # fmt: skip
     log.debug("scored %d videos, %d frames", len(records), acc.frames)
-    return acc.score(alpha, dataset, split)
+    score = acc.score(alpha, dataset, split)
+    return {**score, "first_frame": GIVEN_FIRST_FRAME} if first_frame_given else score
 
 
 def _check_boxes(record: VideoRecord, visible_only: bool, root: str | Path) -> None:

@@ -85,9 +85,15 @@ class AutocastStreamModel(nn.Module):
             heat, nxt = fn(frames.contiguous(memory_format=torch.channels_last), *state)
         return heat.float(), nxt
 
-    def init_stream(self, frames: Tensor) -> tuple[Tensor, State]:
-        """frames (B, 3, S, S) -> heatmaps (B, K, S/8, S/8) float32, state."""
-        return self._run(self.model.init_stream, frames)
+    @property
+    def takes_first_pose(self) -> bool:
+        return getattr(self.model, "takes_first_pose", False)
+
+    def init_stream(self, frames: Tensor, first_heatmaps: Tensor | None = None) -> tuple[Tensor, State]:
+        """frames (B, 3, S, S) -> heatmaps (B, K, S/8, S/8) float32, state; first_heatmaps: a given h_1."""
+        if first_heatmaps is None:
+            return self._run(self.model.init_stream, frames)
+        return self._run(lambda f: self.model.init_stream(f, first_heatmaps=first_heatmaps), frames)
 
     def step(self, frames: Tensor, state: State) -> tuple[Tensor, State]:
         return self._run(self.model.step, frames, state)

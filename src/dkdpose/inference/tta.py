@@ -108,6 +108,22 @@ def fuse_streams(heat: Tensor, affines: np.ndarray, ref_affine: np.ndarray, code
     return warped.mean(dim=0)
 
 
+def stream_pose_heatmaps(
+    joints: np.ndarray, visibility: np.ndarray, affines: np.ndarray, plan: StreamPlan, codec: HeatmapCodec,
+    flip_index: np.ndarray,
+) -> Tensor:
+    """A known pose as every stream's heatmaps: what the model would output were it right (a given h_1).
+
+    joints (K, 2) original px, visibility (K,), affines (N, 2, 3) the streams' unflipped original -> crop px
+    (`stream_crops`). Returns (N, K, h, w) float32: the codec's Gaussian targets in each stream's crop,
+    mirrored with left/right swapped for a flipped stream (the inverse of `unflip_streams`).
+    """
+    crop_xy = np.einsum("nij,kj->nki", affines[:, :, :2], joints) + affines[:, None, :, 2]  # (N, K, 2)
+    vis = np.broadcast_to(np.asarray(visibility), crop_xy.shape[:2])
+    heat = torch.from_numpy(codec.encode(crop_xy, vis)[0])
+    return unflip_streams(heat, plan, flip_index)
+
+
 def unflip_streams(heat: Tensor, plan: StreamPlan, flip_index: np.ndarray) -> Tensor:
     """(N, K, h, w) heatmaps of the streams -> flipped streams mirrored back with left/right swapped."""
     if not plan.flip:

@@ -63,6 +63,8 @@ class _VideoPoseModel(nn.Module):
     initializer: SimpleBaseline
     encoder: nn.Module  # F: PoseBackbone or an encoder of encoders.py
     distillator: nn.Module | None  # set in __init__: a class-level None would shadow the registered submodule
+    # whether init_stream(frame, first_heatmaps) starts the stream from a given h_1 that later frames use
+    takes_first_pose = False
 
     def single_frame(self, frame: Tensor) -> Tensor:
         """(B, 3, H, W) -> (B, K, H/8, W/8) with the single-frame network (P, or the Baseline's network)."""
@@ -164,6 +166,7 @@ class DKD(_InitializedVideoModel):
     """
 
     pose_input = "predicted"
+    takes_first_pose = True
 
     def __init__(
         self,
@@ -223,9 +226,12 @@ class DKD(_InitializedVideoModel):
             out.append(heat)
         return torch.stack(out, dim=1)
 
-    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
-        """h_1 = P(I_1) and the kernel bases Φ(F(I_1), h_1) for frame 2."""
-        heat = self.initializer(frame)
+    def init_stream(self, frame: Tensor, first_heatmaps: Tensor | None = None) -> tuple[Tensor, State]:
+        """h_1 = P(I_1) and the kernel bases Φ(F(I_1), h_1) for frame 2.
+
+        first_heatmaps (B, K, H/8, W/8): h_1 given instead of P's output (a known first pose, e.g. annotated).
+        """
+        heat = self.initializer(frame) if first_heatmaps is None else first_heatmaps
         return heat, self._state(self._kernels(self.encoder(frame), heat), heat)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
@@ -303,6 +309,8 @@ class DKDNoPKD(_InitializedVideoModel):
 class DKDConvLSTM(_InitializedVideoModel):
     """DKD w-LSTM: a ConvLSTM over concat(f_t, h_{t-1}) replaces Φ and matching; state (h_t, hidden, cell)."""
 
+    takes_first_pose = True
+
     def __init__(
         self,
         num_joints: int,
@@ -339,8 +347,9 @@ class DKDConvLSTM(_InitializedVideoModel):
             out.append(heat)
         return torch.stack(out, dim=1)
 
-    def init_stream(self, frame: Tensor) -> tuple[Tensor, State]:
-        heat = self.initializer(frame)
+    def init_stream(self, frame: Tensor, first_heatmaps: Tensor | None = None) -> tuple[Tensor, State]:
+        """h_1 = P(I_1) (or the given first_heatmaps (B, K, H/8, W/8)) and the memory after frame 1."""
+        heat = self.initializer(frame) if first_heatmaps is None else first_heatmaps
         return heat, self._start(self.encoder(frame), heat)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
