@@ -73,13 +73,15 @@ def test_runner_writes_the_results_schema_and_table(ran):
     saved = json.loads((results / "synthetic_ablation.json").read_text())
     assert saved == json.loads(json.dumps(ran["res"]))
     assert set(saved) == {"command", "machine", "variants", "input_size", "heatmap_size",
-                          "torso_threshold_cells", "learning_curves", "comparisons"}  # fmt: skip
+                          "torso_threshold_cells", "learning_curves", "comparisons",
+                          "comparisons_first_pose_given"}  # fmt: skip
     assert list(saved["variants"]) == ["baseline_r18", "dkd_r18"]  # no_tat was not run: not in the table
     pose_keys = {"torso_pose_zero", "torso_pose_scramble"}  # the h_t diagnostics, DKD proper only
     assert pose_keys <= set(saved["variants"]["dkd_r18"])
     assert not pose_keys & set(saved["variants"]["baseline_r18"])
+    given = {"person_first_pose_given", "torso_first_pose_given"}  # the propagation protocol, every variant
     for r in saved["variants"].values():
-        assert set(r) - pose_keys == VARIANT_KEYS
+        assert set(r) - pose_keys == VARIANT_KEYS | given
         assert 0 <= r["person"] <= 100 and 0 <= r["torso"] <= 100
         assert set(r["groups_torso"]) >= {"Head", "Ank", "Mean"}
         assert r["gmacs_per_frame"] > 0 and r["train_minutes"] > 0
@@ -88,15 +90,22 @@ def test_runner_writes_the_results_schema_and_table(ran):
     assert v["dkd_r18"]["gmacs_per_frame"] > v["baseline_r18"]["gmacs_per_frame"]
     assert saved["heatmap_size"] == saved["input_size"] // 8 and saved["torso_threshold_cells"] > 0
     assert set(saved["comparisons"]) == {"dkd_r18 vs baseline_r18", "baseline_r18 vs dkd_r18"}
-    for c in saved["comparisons"].values():
+    assert set(saved["comparisons_first_pose_given"]) == set(saved["comparisons"])
+    for c in (*saved["comparisons"].values(), *saved["comparisons_first_pose_given"].values()):
         for norm in ("torso", "person"):
             assert c[f"{norm}_ci95"][0] <= c[norm] <= c[f"{norm}_ci95"][1]
+    for name in ran["only"]:  # frames 2.. of every test video scored, frame 1's annotated pose given
+        own = json.loads((out / name / "eval/score.json").read_text())
+        given_score = json.loads((out / name / "eval_first_pose/score.json").read_text())
+        assert given_score["frames"] == own["frames"] - own["videos"]
+        assert given_score["first_frame"] == "given, not scored"
     for curve in saved["learning_curves"].values():
         assert len(curve["steps"]) == len(curve["val_torso"])
     timing = json.loads((out / "dkd_r18/train/train_time.json").read_text())
     assert timing["epochs"] == 2 and timing["seconds"] > 0  # summed over the two one-epoch calls
     md = (results / "synthetic_ablation.md").read_text()
     assert "| dkd_r18 |" in md and "dkdpose ablation (test)" in md
+    assert "torso, first pose given" in md and "## The same with the first frame's pose given" in md
     assert "| baseline_r18 | no discriminator |" in md  # λ rows only for variants with D
     lam = lambda_summary(out / "dkd_r18/train/metrics.csv")
     assert lam is not None and lam["logged_steps"] == 2 and 0 <= lam["min"] <= lam["max"] <= 1

@@ -68,6 +68,9 @@ TOP_KEYS = ("common", "pretrain", "variants")
 VARIANT_KEYS = ("init_initializer", "init_encoder", "set")
 GROUPS = GROUP_COLUMNS
 POSE_DIAGNOSTICS = ("zero", "scramble")  # what Φ reads as h_t in the diagnostic evaluations of DKD
+# Every variant is also evaluated under the propagation protocol (the first frame's annotated pose given,
+# frames 2.. scored: `dkdpose eval --first-pose ground_truth`) into this folder beside eval/
+GIVEN_FIRST_POSE_EVAL = "eval_first_pose"
 
 
 @dataclass
@@ -259,12 +262,14 @@ def _run_job(
         evaluate_variant(run, weights)
 
 
-def evaluate_run(run: Run, weights: Path, out_dir: Path, pose_input: str = "predicted") -> dict:
+def evaluate_run(
+    run: Run, weights: Path, out_dir: Path, pose_input: str = "predicted", first_pose: str = "predicted"
+) -> dict:
     """score.json of `weights` on the test split (single scale, no flip, on the run's training device);
     reused when newer than them."""
     d = run.cfg.data
     split = d.split if d.dataset == "sub_jhmdb" else None
-    options = EvalOptions(device=run.cfg.train.device, pose_input=pose_input)
+    options = EvalOptions(device=run.cfg.train.device, pose_input=pose_input, first_pose=first_pose)
     return evaluate_cached(weights, d.dataset, d.root, out_dir, split, options)[0]["score"]
 
 
@@ -307,7 +312,17 @@ def variant_result(run: Run, score: dict) -> dict:
         path = run.folder.parent / f"eval_pose_{mode}" / "score.json"
         if path.exists():
             result[f"torso_pose_{mode}"] = json.loads(path.read_text())["torso"]["mean"]
+    given = given_first_pose_score(run)
+    if given is not None:
+        result["person_first_pose_given"] = given["person"]["mean"]
+        result["torso_first_pose_given"] = given["torso"]["mean"]
     return result
+
+
+def given_first_pose_score(run: Run) -> dict | None:
+    """The variant's score.json under the propagation protocol, or None before it is evaluated."""
+    path = run.folder.parent / GIVEN_FIRST_POSE_EVAL / "score.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def uses_pose_input(cfg: RunConfig) -> bool:
@@ -322,8 +337,10 @@ def evaluate_pose_diagnostics(run: Run, weights: Path) -> None:
 
 
 def evaluate_variant(run: Run, weights: Path) -> None:
-    """The variant's test evaluation (`eval/`), and for DKD proper the h_t diagnostics."""
+    """The variant's test evaluation (`eval/`), the same with the first frame's pose given
+    (`eval_first_pose/`), and for DKD proper the h_t diagnostics."""
     evaluate_run(run, weights, run.folder.parent / "eval")
+    evaluate_run(run, weights, run.folder.parent / GIVEN_FIRST_POSE_EVAL, first_pose="ground_truth")
     if uses_pose_input(run.cfg):
         evaluate_pose_diagnostics(run, weights)
 
@@ -380,23 +397,26 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
         "frame after the first at the training input size, training wall time of the variant's own run",
         "(stage 1 not included). h_t zeroed / scrambled: torso PCK of the same DKD model when Φ reads zeros",
         "or another joint's map instead of the pose it predicted (`dkdpose eval --pose-input`); the drop",
-        "shows how much DKD uses the pose it carries from frame to frame.",
+        "shows how much DKD uses the pose it carries from frame to frame. First pose given: torso PCK on",
+        "frames 2.. when each test video's annotated first-frame pose starts the stream (the propagation",
+        "protocol, `dkdpose eval --first-pose ground_truth`; models without a pose input ignore it).",
         "", f"Input {results.get('input_size')} px, heatmaps {results.get('heatmap_size')} x "
         f"{results.get('heatmap_size')}; median torso threshold "
         f"{fmt_value(results.get('torso_threshold_cells'), 2)} heatmap cell.", "",
-        "| variant | person | torso | torso, h_t zeroed | torso, h_t scrambled | GMACs/frame | train min |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | person | torso | torso, h_t zeroed | torso, h_t scrambled | torso, first pose given "
+        "| GMACs/frame | train min |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for name, r in results["variants"].items():
         cells = [fmt_value(r["person"]), fmt_value(r["torso"]), fmt_value(r.get("torso_pose_zero")),
-                 fmt_value(r.get("torso_pose_scramble")), fmt_value(r["gmacs_per_frame"], 3),
-                 fmt_value(r["train_minutes"])]  # fmt: skip
+                 fmt_value(r.get("torso_pose_scramble")), fmt_value(r.get("torso_first_pose_given")),
+                 fmt_value(r["gmacs_per_frame"], 3), fmt_value(r["train_minutes"])]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Paired differences (bootstrap over test videos, 95% interval)", "",
-              "| comparison | torso | 95% interval | person | 95% interval |", "|---|---:|---|---:|---|"]
-    for key, c in results.get("comparisons", {}).items():
-        lines.append(f"| {key} | {c['torso']:+.1f} | {c['torso_ci95'][0]:+.1f} .. {c['torso_ci95'][1]:+.1f} "
-                     f"| {c['person']:+.1f} | {c['person_ci95'][0]:+.1f} .. {c['person_ci95'][1]:+.1f} |")
+              *_comparison_rows(results.get("comparisons", {}))]  # fmt: skip
+    if results.get("comparisons_first_pose_given"):
+        lines += ["", "## The same with the first frame's pose given (frames 2.. scored)", "",
+                  *_comparison_rows(results["comparisons_first_pose_given"])]  # fmt: skip
     lines += ["", "## Torso PCK@0.2 per joint group", "", "| variant | " + " | ".join(GROUPS) + " |",
               "|---|" + "---:|" * len(GROUPS)]  # fmt: skip
     for name, r in results["variants"].items():
@@ -419,6 +439,15 @@ def results_markdown(results: dict, plan: AblationPlan, lambdas: dict, pretrain_
     return "\n".join(lines)
 
 
+def _comparison_rows(comps: dict) -> list[str]:
+    """The Markdown table of paired differences: B - A, torso and person, with 95% intervals."""
+    lines = ["| comparison | torso | 95% interval | person | 95% interval |", "|---|---:|---|---:|---|"]
+    for key, c in comps.items():
+        lines.append(f"| {key} | {c['torso']:+.1f} | {c['torso_ci95'][0]:+.1f} .. {c['torso_ci95'][1]:+.1f} "
+                     f"| {c['person']:+.1f} | {c['person_ci95'][0]:+.1f} .. {c['person_ci95'][1]:+.1f} |")
+    return lines
+
+
 def _recipe_facts(plan: AblationPlan, scores: dict[str, dict]) -> dict:
     """input_size, heatmap_size, torso_threshold_cells, learning_curves, comparisons of a results dict."""
     first = next(iter(plan.variants.values())).cfg
@@ -428,6 +457,9 @@ def _recipe_facts(plan: AblationPlan, scores: dict[str, dict]) -> dict:
         "torso_threshold_cells": round(torso_threshold_cells(first), 3) if scores else None,
         "learning_curves": {n: learning_curve(plan.variants[n]) for n in scores},
         "comparisons": comparisons(scores),
+        "comparisons_first_pose_given": comparisons(
+            {n: s for n in scores if (s := given_first_pose_score(plan.variants[n])) is not None}
+        ),
     }
 
 
