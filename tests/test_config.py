@@ -1,6 +1,6 @@
 import pytest
 
-from dkdpose.config import from_dict, load_config, same_config, save_config
+from dkdpose.config import check_same_config, from_dict, load_config, same_config, save_config
 from dkdpose.errors import InputError
 
 
@@ -28,6 +28,19 @@ def test_same_config_fills_keys_added_since_a_checkpoint_was_saved():
     assert same_config(saved, cfg)
     assert not same_config({**saved, "train": {**saved["train"], "epochs": 3}}, cfg)
     assert not same_config({"train": {"removed_key": 1}}, cfg) and not same_config(None, cfg)
+
+
+def test_a_stage1_checkpoint_named_relative_or_absolute_is_the_same_config(tmp_path, monkeypatch):
+    """A run folder addressed by `--out runs/abl` or by its absolute path is one run (not retrained)."""
+    monkeypatch.chdir(tmp_path)
+    relative = from_dict({"model": {"init_initializer": "runs/abl/pretrain/last.pt"}})
+    absolute = from_dict({"model": {"init_initializer": str(tmp_path / "runs/abl/pretrain/last.pt")}})
+    other = from_dict({"model": {"init_initializer": str(tmp_path / "runs/other/pretrain/last.pt")}})
+    assert same_config(relative.to_dict(), absolute) and same_config(absolute.to_dict(), relative)
+    check_same_config(relative.to_dict(), absolute, "last.pt")  # --resume accepts it too
+    assert not same_config(relative.to_dict(), other)
+    with pytest.raises(InputError, match="model.init_initializer"):
+        check_same_config(relative.to_dict(), other, "last.pt")
 
 
 def test_round_trip(tmp_path):

@@ -207,10 +207,24 @@ def _parse_yaml(path: Path) -> Any:
         raise InputError(f"{path}: not a config (nested too deeply)") from None
 
 
+# Keys that name files: two spellings of one file (relative to the working folder, or absolute) are one value
+PATH_KEYS = (("model", "init_initializer"), ("model", "init_encoder"))
+
+
+def comparable(cfg: RunConfig) -> dict:
+    """`cfg.to_dict()` with the file keys resolved to absolute paths, for comparing two configs."""
+    d = cfg.to_dict()
+    for section, key in PATH_KEYS:
+        if d[section].get(key):
+            d[section][key] = str(Path(d[section][key]).resolve())
+    return d
+
+
 def same_config(saved: Any, cfg: RunConfig) -> bool:
-    """True when a checkpoint's saved config dict describes `cfg` (keys added since then take defaults)."""
+    """True when a checkpoint's saved config dict describes `cfg` (keys added since then take defaults; a
+    stage-1 checkpoint named by another path to the same file is the same)."""
     try:
-        return from_dict(saved, "saved config").to_dict() == cfg.to_dict()
+        return comparable(from_dict(saved, "saved config")) == comparable(cfg)
     except InputError:  # a key that no longer exists, or a value that is no longer valid
         return False
 
@@ -218,10 +232,10 @@ def same_config(saved: Any, cfg: RunConfig) -> bool:
 def check_same_config(saved: Any, cfg: RunConfig, source: str) -> None:
     """Refuse to continue a run with a config other than its own (`--resume` with `--set` or another file)."""
     try:
-        old = from_dict(saved, f"{source} (saved config)").to_dict()
+        old = comparable(from_dict(saved, f"{source} (saved config)"))
     except InputError as e:
         raise InputError(f"{source}: its saved config is no longer valid ({e}); start a new run") from None
-    new = cfg.to_dict()
+    new = comparable(cfg)
     changed = [f"{s}.{k}" for s in new for k in new[s] if old.get(s, {}).get(k) != new[s][k]]
     if changed:
         keys = ", ".join(changed[:3])

@@ -18,11 +18,10 @@ from dkdpose.cli import main
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.records import VideoRecord
 from dkdpose.data.transforms import apply_affine_points, flip_joints
-from dkdpose.evaluation.evaluate import predict_video, predict_videos, video_batches
-from dkdpose.inference.decode import decode_to_image
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import paired_bootstrap
-from dkdpose.evaluation.evaluate import EvalOptions
+from dkdpose.evaluation.evaluate import EvalOptions, predict_video, predict_videos, video_batches
+from dkdpose.inference.decode import decode_to_image
 from dkdpose.inference.tta import (
     StreamPlan,
     fuse_streams,

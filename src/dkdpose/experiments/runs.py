@@ -35,6 +35,11 @@ def _init_stamp(cfg: RunConfig) -> dict[str, int]:
     return {p: Path(p).stat().st_mtime_ns for p in (m.init_initializer, m.init_encoder) if p}
 
 
+def _resolved(stamp: dict[str, int]) -> dict[str, int]:
+    """An init stamp keyed by absolute paths (a run folder may be named relative or absolute)."""
+    return {str(Path(p).resolve()): t for p, t in stamp.items()}
+
+
 def read_timing(folder: Path) -> dict:
     """train_time.json of a run folder ({"seconds", "epochs", "init"}), or {} before the first epoch."""
     path = folder / TIMING_FILE
@@ -47,7 +52,7 @@ def _is_stale(cfg: RunConfig, folder: Path, last: Path) -> bool:
         log.info("%s: trained with another config; training it again", folder)
         return True
     init = read_timing(folder).get("init")  # absent when killed before the first epoch's timing was written
-    if init is not None and init != _init_stamp(cfg):
+    if init is not None and _resolved(init) != _resolved(_init_stamp(cfg)):
         log.info("%s: its stage-1 checkpoint changed; training it again", folder)
         return True
     return False
