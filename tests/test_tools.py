@@ -321,3 +321,25 @@ def test_ort_profile_breaks_the_kernel_time_down_by_operator(tmp_path):
     conv_nodes = sum(n for op, (t, n) in by_op.items() if "Conv" in op)
     assert conv_nodes == 2 and all(t >= 0 for t, _ in by_op.values())
     assert set(Path.cwd().glob("onnxruntime_profile*")) == before  # the profiler's trace file is removed
+
+
+def test_first_pose_copy_repeats_the_annotated_first_frame(tmp_path):
+    from fake_datasets import write_fake_penn_action
+
+    from dkdpose.data.readers import read_records
+    from dkdpose.evaluation.predictions import read_predictions, write_predictions
+    from dkdpose.evaluation.score import score_predictions
+
+    tool = load_tool("first_pose_copy")
+    write_fake_penn_action(tmp_path / "root")
+    records = read_records("penn_action", tmp_path / "root", subset="test")
+    copies = tool.copied_first_poses(records)
+    for r in records:
+        assert copies[r.video_id].shape == r.joints.shape
+        np.testing.assert_array_equal(copies[r.video_id][-1], np.nan_to_num(r.joints[0]))
+    write_predictions(tmp_path / "copy.json", "penn_action", copies)
+    assert set(read_predictions(tmp_path / "copy.json").keypoints) == {r.video_id for r in records}
+    every = score_predictions("penn_action", tmp_path / "root", tmp_path / "copy.json")
+    later = score_predictions("penn_action", tmp_path / "root", tmp_path / "copy.json", first_frame_given=True)
+    assert later["frames"] == every["frames"] - len(records)
+    assert later["torso"]["mean"] < every["torso"]["mean"]  # frame 1, exact, no longer counted

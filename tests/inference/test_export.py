@@ -81,7 +81,8 @@ def test_a_dkd_with_the_pose_prior_exports_its_two_states_and_agrees(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "option", [{"static_head": True}, {"distill_input": "pooled"}, {"kernels_from": "first"}], ids=str
+    "option", [{"static_head": True}, {"distill_input": "pooled"}, {"kernels_from": "first"},
+               {"kernels_from": "first", "pose_prior": True}], ids=str
 )
 def test_dkd_with_a_non_paper_option_exports_and_agrees(tmp_path, option):
     ckpt = tiny_checkpoint(tmp_path / "variant.pt", **option)

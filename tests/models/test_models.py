@@ -436,6 +436,22 @@ def test_a_stream_started_from_a_given_pose_equals_forward_with_that_first_pose(
     assert not torch.allclose(full[:, 1], own[:, 1])  # frame 2 depends on the pose it started from
 
 
+def test_first_frame_memory_keeps_h1_for_the_pose_prior_too():
+    """kernels_from first with the pose prior: every later frame adds the filtered h_1, not its own h_t."""
+    kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
+    model = _excite(build_model("dkd_r18", 13, kernels_from="first", pose_prior=True, **kw)).eval()
+    nn.init.normal_(model.prior.weight, std=0.5)  # a prior that matters
+    clip = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        heat = model(clip)
+        feats = model._encode_clip(clip)
+        kernels = model.distillator(feats[:, 0], heat[:, 0])
+        for t in range(1, 4):
+            expected = model.matching(feats[:, t], kernels) + model.prior(heat[:, 0])
+            torch.testing.assert_close(heat[:, t], expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(heat, _stream(model, clip), rtol=1e-4, atol=1e-5)
+
+
 def test_pose_prior_starts_as_dkd_and_carries_where_the_joints_were():
     kw = {"initializer": "resnet18", "channels": 16, "kernel_size": 3}
     torch.manual_seed(0)

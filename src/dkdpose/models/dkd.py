@@ -218,11 +218,11 @@ class DKD(_InitializedVideoModel):
         """
         feats = self._encode_clip(clip)  # (B, T, C, h, w)
         heat = self.initializer(clip[:, 0]) if first_heatmaps is None else first_heatmaps
-        out, kernels = [heat], None
+        out, kernels, first = [heat], None, heat
         for t in range(1, clip.shape[1]):
             if kernels is None or self.kernels_from == "previous":
                 kernels = self._kernels(feats[:, t - 1], heat)
-            heat = self._match(feats[:, t], kernels, heat)
+            heat = self._match(feats[:, t], kernels, heat if self.kernels_from == "previous" else first)
             out.append(heat)
         return torch.stack(out, dim=1)
 
@@ -235,12 +235,13 @@ class DKD(_InitializedVideoModel):
         return heat, self._state(self._kernels(self.encoder(frame), heat), heat)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
-        """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2 (the same
-        ones with `kernels_from` "first")."""
+        """h_{t+1} from the kernels in `state` and F(I_{t+1}); returns the kernels for frame t+2 (with
+        `kernels_from` "first" the state is kept: frame 1's kernels, and h_1 for the pose prior)."""
         feats = self.encoder(frame)
         heat = self._match(feats, state[0], state[1] if self.prior is not None else None)
-        kernels = state[0] if self.kernels_from == "first" else self._kernels(feats, heat)
-        return heat, self._state(kernels, heat)
+        if self.kernels_from == "first":  # the stream's memory stays frame 1's: its kernels (and its pose)
+            return heat, state
+        return heat, self._state(self._kernels(feats, heat), heat)
 
     def _state(self, kernels: Tensor, heat: Tensor) -> State:
         """(k'_t,), and h_t after it when the pose prior needs it."""
