@@ -339,7 +339,8 @@ def test_first_pose_copy_repeats_the_annotated_first_frame(tmp_path):
         np.testing.assert_array_equal(copies[r.video_id][-1], np.nan_to_num(r.joints[0]))
     write_predictions(tmp_path / "copy.json", "penn_action", copies)
     assert set(read_predictions(tmp_path / "copy.json").keypoints) == {r.video_id for r in records}
-    every = score_predictions("penn_action", tmp_path / "root", tmp_path / "copy.json")
-    later = score_predictions("penn_action", tmp_path / "root", tmp_path / "copy.json", first_frame_given=True)
+    root, copy = tmp_path / "root", tmp_path / "copy.json"
+    every = score_predictions("penn_action", root, copy)
+    later = score_predictions("penn_action", root, copy, first_frame_given=True)
     assert later["frames"] == every["frames"] - len(records)
     assert later["torso"]["mean"] < every["torso"]["mean"]  # frame 1, exact, no longer counted

@@ -1,7 +1,8 @@
 """The trivial propagation baseline: each test video's annotated first-frame pose copied to every frame.
 
     python tools/first_pose_copy.py --dataset penn_action --root data/synthetic_distinct --out copy.json
-    dkdpose score --dataset penn_action --root data/synthetic_distinct --predictions copy.json --skip-first-frame
+    dkdpose score --dataset penn_action --root data/synthetic_distinct --predictions copy.json \
+        --skip-first-frame
 
 Under the propagation protocol (`dkdpose eval --first-pose ground_truth`) the first frame's pose is given and
 frames 2.. are scored; a model that only repeated it would score what this file scores. It says how far the
