@@ -344,3 +344,22 @@ def test_first_pose_copy_repeats_the_annotated_first_frame(tmp_path):
     later = score_predictions("penn_action", root, copy, first_frame_given=True)
     assert later["frames"] == every["frames"] - len(records)
     assert later["torso"]["mean"] < every["torso"]["mean"]  # frame 1, exact, no longer counted
+
+
+def test_first_pose_copy_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from fake_datasets import write_fake_penn_action
+
+    tool = load_tool("first_pose_copy")
+    root = tmp_path / "root"
+    write_fake_penn_action(root)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for out, root_arg, word in ((root / "copy.json", root, "inside"),  # among the labels it came from
+                                (tmp_path, root, "folder"),  # an existing folder, not a file
+                                (tmp_path / "c.json", tmp_path / "missing", "missing")):  # fmt: skip
+        assert tool.main(["--dataset", "penn_action", "--root", str(root_arg), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("first_pose_copy: error:") and word in err, err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    assert not (tmp_path / "c.json").exists()
+    good = ["--dataset", "penn_action", "--root", str(root), "--out", str(tmp_path / "c.json")]
+    assert tool.main(good) == 0 and (tmp_path / "c.json").exists()

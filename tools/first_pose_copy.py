@@ -12,11 +12,14 @@ people move in the test videos, and so how much of a propagation score a model e
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from dkdpose.data.readers import read_records
+from dkdpose.errors import InputError
 from dkdpose.evaluation.predictions import write_predictions
+from dkdpose.io import check_output
 
 
 def copied_first_poses(records: list) -> dict[str, np.ndarray]:
@@ -24,17 +27,26 @@ def copied_first_poses(records: list) -> dict[str, np.ndarray]:
     return {r.video_id: np.repeat(np.nan_to_num(r.joints[:1]), r.num_frames, axis=0) for r in records}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 with one line on stderr for bad input (nothing written)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True, choices=["penn_action", "sub_jhmdb"])
     ap.add_argument("--root", required=True, help="dataset folder in its original layout")
     ap.add_argument("--split", type=int, default=1, help="Sub-JHMDB split 1-3 (default 1)")
     ap.add_argument("--out", required=True, help="predictions JSON to write")
-    args = ap.parse_args()
-    records = read_records(args.dataset, args.root, subset="test", split=args.split)
-    write_predictions(args.out, args.dataset, copied_first_poses(records))
+    args = ap.parse_args(argv)
+    try:
+        check_output(args.out, roots=[args.root])  # never inside the dataset, never a folder or a link
+        records = read_records(args.dataset, args.root, subset="test", split=args.split)
+        if not records:
+            raise InputError(f"{args.root}: no test videos found for {args.dataset}")
+        write_predictions(args.out, args.dataset, copied_first_poses(records))
+    except InputError as e:
+        print(f"first_pose_copy: error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}: {len(records)} test videos")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -207,6 +207,11 @@ def _parse_yaml(path: Path) -> Any:
         raise InputError(f"{path}: not a config (nested too deeply)") from None
 
 
+# What h_1 a DKD stream starts from, in training (train.first_pose) and in evaluation (`eval --first-pose`):
+# P's output on frame 1 (the paper) or the annotated first-frame pose
+FIRST_POSES = ("predicted", "ground_truth")
+
+
 # Keys that name files: two spellings of one file (relative to the working folder, or absolute) are one value
 PATH_KEYS = (("model", "init_initializer"), ("model", "init_encoder"))
 
@@ -263,7 +268,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("penn_action", "sub_jhmdb", "mpii"), "train.variant": VARIANTS,
     "train.optimizer": ("rmsprop", "adam"), "train.amp": ("none", "bf16", "fp16"),
     "model.distill_input": DISTILL_INPUTS, "model.kernels_from": KERNEL_SOURCES,
-    "train.first_pose": ("predicted", "ground_truth"),
+    "train.first_pose": FIRST_POSES,
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 

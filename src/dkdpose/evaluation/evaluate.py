@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dkdpose.config import EvalConfig
+from dkdpose.config import FIRST_POSES, EvalConfig
 from dkdpose.data.clips import read_rgb
 from dkdpose.data.heatmaps import HeatmapCodec
 from dkdpose.data.readers import read_records
@@ -66,10 +66,6 @@ from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
-
-# What a stream starts from: the model's own first frame (the protocol), or the first frame's annotated pose
-# (the propagation protocol: that frame is given, so no model is scored on it)
-FIRST_POSES = ("predicted", "ground_truth")
 
 
 @dataclass(frozen=True)
