@@ -363,3 +363,37 @@ def test_first_pose_copy_refuses_bad_input_in_one_line_and_writes_nothing(tmp_pa
     assert not (tmp_path / "c.json").exists()
     good = ["--dataset", "penn_action", "--root", str(root), "--out", str(tmp_path / "c.json")]
     assert tool.main(good) == 0 and (tmp_path / "c.json").exists()
+
+
+def test_first_pose_copy_from_predictions_repeats_their_first_frame(tmp_path, capsys):
+    from fake_datasets import write_fake_penn_action
+
+    from dkdpose.data.readers import read_records
+    from dkdpose.evaluation.predictions import read_predictions, write_predictions
+
+    tool = load_tool("first_pose_copy")
+    root = tmp_path / "root"
+    write_fake_penn_action(root)
+    records = read_records("penn_action", root, subset="test")
+    rng = np.random.default_rng(0)
+    model = {r.video_id: rng.uniform(0, 50, (r.num_frames, r.joints.shape[1], 2)) for r in records}
+    write_predictions(tmp_path / "model.json", "penn_action", model)
+    out = tmp_path / "copy.json"
+    assert tool.main(["--dataset", "penn_action", "--root", str(root), "--out", str(out),
+                      "--from", str(tmp_path / "model.json")]) == 0  # fmt: skip
+    copies = read_predictions(out).keypoints
+    for r in records:  # every frame is the model's frame 1 (rounded as predictions are written), not the label
+        want = np.repeat(np.round(model[r.video_id][:1], 3), r.num_frames, axis=0)
+        np.testing.assert_allclose(copies[r.video_id], want, atol=1e-9)
+    # refused in one line, nothing written: predictions missing a video; the output is the file read
+    short = dict(list(model.items())[1:])
+    write_predictions(tmp_path / "short.json", "penn_action", short)
+    for src, dst, word in ((tmp_path / "short.json", tmp_path / "c2.json", "missing"),
+                           (tmp_path / "model.json", tmp_path / "model.json", "input")):  # fmt: skip
+        before = src.read_bytes()
+        args = ["--dataset", "penn_action", "--root", str(root), "--out", str(dst), "--from", str(src)]
+        assert tool.main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and word in err, err
+        assert src.read_bytes() == before
+    assert not (tmp_path / "c2.json").exists()
