@@ -5,6 +5,7 @@ summary, untrained checkpoint, thread timing, step compilation, ONNX Runtime pro
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from dkdpose.errors import InputError
 from dkdpose.models.weights import load_checkpoint, save_checkpoint
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -39,8 +41,32 @@ def test_paired_bootstrap_interval_brackets_the_difference():
     assert better["diff"] == pytest.approx(5) and better["low"] == pytest.approx(5)
     noisy = cmp.paired_bootstrap(score(a), score((np.array(a) + rng.normal(0, 10, 30)).tolist()), "person")
     assert noisy["low"] < noisy["diff"] < noisy["high"]
-    with pytest.raises(SystemExit, match="not on the same videos"):
+    with pytest.raises(InputError, match="not on the same videos"):
         cmp.paired_bootstrap(score(a), score(a[:-1]), "torso")
+
+
+def test_compare_runs_refuses_bad_score_files_in_one_line(tmp_path, capsys):
+    cmp = load_tool("compare_runs")
+    good = tmp_path / "a.json"
+    good.write_text(json.dumps(score([40.0, 60.0, 50.0])))
+    better = tmp_path / "b.json"
+    better.write_text(json.dumps(score([45.0, 65.0, 55.0])))
+    assert cmp.main([str(good), str(better)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "[torso]: 55.0 - 50.0 = +5.0" in out[1]
+    bad = {"missing.json": None, "broken.json": "{not json", "list.json": "[1, 2]",
+           "no_videos.json": json.dumps({"torso": {"mean": 50}}),
+           "nan.json": json.dumps(score([40.0, float("nan"), 50.0])),
+           "count.json": json.dumps({"per_video": {"1": {"joints_counted": -3, "torso": 5, "person": 5}}}),
+           "short.json": json.dumps(score([40.0, 60.0]))}  # fmt: skip
+    for name, text in bad.items():
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        assert cmp.main([str(good), str(path)]) == 2, name
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, (name, captured)
+        assert captured.err.startswith("compare_runs: error:") and name in captured.err
 
 
 def _still_video(t: int, k: int = 13) -> SimpleNamespace:
@@ -382,7 +408,7 @@ def test_first_pose_copy_from_predictions_repeats_their_first_frame(tmp_path, ca
     assert tool.main(["--dataset", "penn_action", "--root", str(root), "--out", str(out),
                       "--from", str(tmp_path / "model.json")]) == 0  # fmt: skip
     copies = read_predictions(out).keypoints
-    for r in records:  # every frame is the model's frame 1 (rounded as predictions are written), not the label
+    for r in records:  # every frame is the model's frame 1 (rounded as written), not the label
         want = np.repeat(np.round(model[r.video_id][:1], 3), r.num_frames, axis=0)
         np.testing.assert_allclose(copies[r.video_id], want, atol=1e-9)
     # refused in one line, nothing written: predictions missing a video; the output is the file read

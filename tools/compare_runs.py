@@ -13,35 +13,41 @@ the person, the background and the distractors.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 
 from dkdpose.errors import InputError
-from dkdpose.evaluation import compare
+from dkdpose.evaluation.compare import NORMS, paired_bootstrap, read_score
 
 
-def paired_bootstrap(a: dict, b: dict, norm: str) -> dict:
-    """`dkdpose.evaluation.compare.paired_bootstrap`, exiting with the message on mismatched scores."""
-    try:
-        return compare.paired_bootstrap(a, b, norm)
-    except InputError as e:
-        raise SystemExit(str(e)) from None
+def comparison_lines(path_a: str, paths_b: list[str]) -> list[str]:
+    """One line per B and normalization; every file is read and checked before anything is compared."""
+    a, bs = read_score(path_a), [read_score(p) for p in paths_b]
+    lines = []
+    for path, b in zip(paths_b, bs, strict=True):
+        for norm in NORMS:
+            try:
+                r = paired_bootstrap(a, b, norm)
+            except InputError as e:
+                raise InputError(f"{path} vs {path_a}: {e}") from None
+            lines.append(f"{path} vs {path_a} [{norm}]: {r['b']:.1f} - {r['a']:.1f} = {r['diff']:+.1f} "
+                         f"(95% interval {r['low']:+.1f} .. {r['high']:+.1f})")  # fmt: skip
+    return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 with one line on stderr for a missing, corrupt or mismatched score file."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a", help="score.json of run A")
     ap.add_argument("b", nargs="+", help="score.json of run B (several: one line each)")
-    args = ap.parse_args()
-    with open(args.a) as f:
-        a = json.load(f)
-    for path in args.b:
-        with open(path) as f:
-            b = json.load(f)
-        for norm in ("person", "torso"):
-            r = paired_bootstrap(a, b, norm)
-            print(f"{path} vs {args.a} [{norm}]: {r['b']:.1f} - {r['a']:.1f} = {r['diff']:+.1f} "
-                  f"(95% interval {r['low']:+.1f} .. {r['high']:+.1f})")  # fmt: skip
+    args = ap.parse_args(argv)
+    try:
+        lines = comparison_lines(args.a, args.b)
+    except InputError as e:
+        print(f"compare_runs: error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", required=True, help="dataset folder in its original layout")
     ap.add_argument("--split", type=int, default=1, help="Sub-JHMDB split 1-3 (default 1)")
     ap.add_argument("--out", required=True, help="predictions JSON to write")
-    ap.add_argument("--from", dest="source", help="predictions JSON whose frame 1 is copied (default: annotation)")
+    ap.add_argument("--from", dest="source", help="predictions whose frame 1 is copied (default: labels)")
     args = ap.parse_args(argv)
     try:
         # never inside the dataset, never a folder, a link or the predictions read

@@ -8,9 +8,37 @@ frames of one video share the person, the background and the distractors.
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 
 from dkdpose.errors import InputError
+from dkdpose.io import read_json
+
+NORMS = ("person", "torso")
+
+
+def read_score(path: str | Path) -> dict:
+    """A score.json with a usable `per_video` block (joints counted >= 0; PCK in [0, 100] or null per norm);
+    InputError naming the file and the video otherwise."""
+    score = read_json(path, "score file", dict, "a score.json object of `dkdpose eval` / `dkdpose score`")
+    videos = score.get("per_video")
+    if not isinstance(videos, dict) or not videos:
+        raise InputError(f"{path}: no 'per_video' scores (a score.json of `dkdpose eval` / `dkdpose score`)")
+    for vid, row in videos.items():
+        if not isinstance(row, dict) or not _number(row.get("joints_counted"), 0, math.inf):
+            raise InputError(f"{path}: video {vid}: 'joints_counted' must be a number >= 0")
+        for norm in NORMS:
+            if row.get(norm) is not None and not _number(row[norm], 0, 100):
+                raise InputError(f"{path}: video {vid}: {norm!r} must be a PCK in 0..100 or null")
+    if not sum(row["joints_counted"] for row in videos.values()):
+        raise InputError(f"{path}: no joint was counted in any video; nothing to compare")
+    return score
+
+
+def _number(value: object, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
 
 def per_video_hits(score: dict, norm: str) -> tuple[list[str], np.ndarray, np.ndarray]:
