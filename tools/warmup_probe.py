@@ -54,10 +54,11 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--init", required=True, help="stage-1 checkpoint for P and F")
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = load_config(args.config, [f"model.init_initializer={args.init}", f"model.init_encoder={args.init}",
-                                    "data.workers=0"])  # fmt: skip
+    cfg = load_config(args.config, [*args.set, f"model.init_initializer={args.init}",
+                                    f"model.init_encoder={args.init}", "data.workers=0"])  # fmt: skip
     loader, _ = build_loaders(cfg, load_train_records(cfg), Dist())
     batches = list(itertools.islice(iter(loader), args.steps))
     for name, (optimizer, warmup) in SETTINGS.items():
