@@ -423,3 +423,14 @@ def test_first_pose_copy_from_predictions_repeats_their_first_frame(tmp_path, ca
         assert len(err.splitlines()) == 1 and word in err, err
         assert src.read_bytes() == before
     assert not (tmp_path / "c2.json").exists()
+
+
+def test_warmup_probe_refuses_a_bad_override_in_one_line(tmp_path, capsys):
+    tool = load_tool("warmup_probe")
+    for override, word in (("model.kernels_from=somewhere", "kernels_from"), ("train.freeze", "=")):
+        args = ["--config", "configs/demo_dkd.yaml", "--init", str(tmp_path / "none.pt"), "--set", override]
+        assert tool.main(args) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured
+        assert captured.err.startswith("warmup_probe: error:") and word in captured.err, captured.err
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 
 import torch
 
 from dkdpose.config import load_config
+from dkdpose.errors import InputError
 from dkdpose.models.build import build_model
 from dkdpose.training.loaders import build_loaders, load_train_records
 from dkdpose.training.loop import init_from_stage1, make_optimizer, make_scheduler
@@ -49,22 +51,28 @@ def frame1_losses(cfg, batches: list[dict], optimizer: str, warmup: int) -> list
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 with one line on stderr for a bad config, override or checkpoint."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--init", required=True, help="stage-1 checkpoint for P and F")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = load_config(args.config, [*args.set, f"model.init_initializer={args.init}",
-                                    f"model.init_encoder={args.init}", "data.workers=0"])  # fmt: skip
-    loader, _ = build_loaders(cfg, load_train_records(cfg), Dist())
-    batches = list(itertools.islice(iter(loader), args.steps))
-    for name, (optimizer, warmup) in SETTINGS.items():
-        losses = frame1_losses(cfg, batches, optimizer, warmup)
-        print(f"{name:>22}: " + " ".join(f"{v:.4f}" for v in losses), flush=True)
+    try:
+        cfg = load_config(args.config, [*args.set, f"model.init_initializer={args.init}",
+                                        f"model.init_encoder={args.init}", "data.workers=0"])  # fmt: skip
+        loader, _ = build_loaders(cfg, load_train_records(cfg), Dist())
+        batches = list(itertools.islice(iter(loader), args.steps))
+        for name, (optimizer, warmup) in SETTINGS.items():
+            losses = frame1_losses(cfg, batches, optimizer, warmup)
+            print(f"{name:>22}: " + " ".join(f"{v:.4f}" for v in losses), flush=True)
+    except InputError as e:
+        print(f"warmup_probe: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
