@@ -434,3 +434,56 @@ def test_warmup_probe_refuses_a_bad_override_in_one_line(tmp_path, capsys):
         assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured
         assert captured.err.startswith("warmup_probe: error:") and word in captured.err, captured.err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_temporal_average_probe_lags_behind_a_moving_peak():
+    from dkdpose.data.heatmaps import HeatmapCodec
+
+    tool = load_tool("temporal_average_probe")
+    codec = HeatmapCodec((64, 64), (8, 8), 2.0)
+    heats = torch.zeros(2, 1, 8, 8)
+    heats[0, 0, 2, 2] = heats[1, 0, 5, 5] = 1.0  # the joint jumps from cell (2, 2) to cell (5, 5)
+    identity = [np.array([[1.0, 0, 0], [0, 1.0, 0]])] * 2
+    alone = tool.averaged_keypoints(heats, identity, codec, 0.0)
+    for t, cell in ((0, 2), (1, 5)):
+        np.testing.assert_allclose(alone[t, 0], codec.decode(heats[t])[0][0].numpy())
+        assert abs(alone[t, 0, 0] - (cell + 0.5) * 8) <= 2.5  # near the cell's centre (quarter-cell step)
+    np.testing.assert_allclose(tool.averaged_keypoints(heats, identity, codec, 0.2), alone)  # 0.8 h_2 wins
+    lagging = tool.averaged_keypoints(heats, identity, codec, 0.8)
+    np.testing.assert_allclose(lagging[1], alone[0])  # 0.8 of the past wins: the peak stays behind
+
+
+def test_temporal_average_probe_scores_the_network_alone_as_eval_does(tmp_path, capsys):
+    from fake_datasets import write_fake_penn_action
+    from tiny_models import tiny_checkpoint
+
+    from dkdpose.evaluation.evaluate import evaluate
+
+    tool = load_tool("temporal_average_probe")
+    root = tmp_path / "root"
+    write_fake_penn_action(root)
+    weights = tiny_checkpoint(tmp_path / "baseline.pt", name="baseline_r18")
+    assert tool.main(["--weights", str(weights), "--root", str(root), "--videos", "test",
+                      "--weights-previous", "0,0.5"]) == 0  # fmt: skip
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    assert [r.split("|")[1].strip() for r in rows] == ["0", "0.5"]
+    torso = evaluate(weights, "penn_action", root, tmp_path / "eval")["score"]["torso"]["mean"]
+    assert rows[0].split("|")[2].strip() == f"{torso:.1f}"
+
+
+def test_temporal_average_probe_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from fake_datasets import write_fake_penn_action
+    from tiny_models import tiny_checkpoint
+
+    tool = load_tool("temporal_average_probe")
+    root = tmp_path / "root"
+    write_fake_penn_action(root)
+    weights = str(tiny_checkpoint(tmp_path / "baseline.pt", name="baseline_r18"))  # no config: no val videos
+    for args, word in ((["--weights-previous", "0,1"], "[0, 1)"), (["--weights-previous", "nan"], "[0, 1)"),
+                       (["--weights-previous", "0,x"], "numbers"), (["--videos", "val"], "validation"),
+                       (["--weights", str(tmp_path / "missing.pt")], "missing.pt")):  # fmt: skip
+        argv = ["--weights", weights, "--root", str(root), "--videos", "test", *args]
+        assert tool.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and word in err, err
+        assert err.startswith("temporal_average_probe: error:"), err
