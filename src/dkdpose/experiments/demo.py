@@ -1,18 +1,23 @@
 """`dkdpose demo` (`make demo`): the main job on the embedded synthetic benchmark, end to end on a CPU.
 
 1. Generate `synthetic_small` into `data/synthetic_small` (reused when it is there with the same parameters).
-2. Train the single-frame baseline (`configs/demo_baseline.yaml`): stage 1 of the paper on single frames.
-3. Train DKD (`configs/demo_dkd.yaml`) with P and F initialized from that baseline: stage 2 (Algorithm 1).
-4. Train the baseline further exactly as DKD is trained (`configs/demo_baseline_clips.yaml`: same start,
-   clips, steps and optimizer): the single-frame model on DKD's footing.
-5. Evaluate the three on the test split with the protocol of `docs/protocol.md` (`dkdpose eval`), and compare
-   DKD with the baseline of its footing (paired bootstrap over test videos).
-6. Run `dkdpose predict` on one test video (overlay mp4, JSON, CSV).
-7. Write `runs/demo/report.md`: the PCK table, the paired differences, jitter, PCK curves and a frame strip.
+2. Train the single-frame ResNet-18 baseline (`configs/demo_baseline.yaml`): stage 1 on single frames. It is
+   DKD's P, the strong network that runs once per video.
+3. Train the single-frame MobileNetV3 network (`configs/demo_baseline_small.yaml`), stage 1 of DKD's small
+   frame encoder F: the single-frame network of F's size.
+4. Train DKD (`configs/demo_dkd.yaml`) with P from step 2 (kept fixed) and F from step 3: stage 2
+   (Algorithm 1).
+5. Train the MobileNetV3 network further exactly as DKD is trained (`configs/demo_baseline_clips.yaml`: same
+   start as F, clips, steps and optimizer): the single-frame model of F's size on DKD's footing.
+6. Evaluate the four on the test split with the protocol of `docs/protocol.md` (`dkdpose eval`), and compare
+   DKD with each single-frame network (paired bootstrap over test videos).
+7. Run `dkdpose predict` on one test video (overlay mp4, JSON, CSV).
+8. Write `runs/demo/report.md`: the PCK table, the paired differences, jitter, PCK curves and a frame strip.
 
 Every step is cached in `runs/demo/`: a finished training run is reused, an interrupted one resumes from
-its `last.pt`, and a run whose config changed is retrained. `runs/demo/dkd.pt`, `runs/demo/baseline.pt` and
-`runs/demo/baseline_clips.pt` are left for users to try `dkdpose predict` with.
+its `last.pt`, and a run whose config changed is retrained. `runs/demo/dkd.pt`, `runs/demo/baseline.pt`,
+`runs/demo/baseline_small.pt` and `runs/demo/baseline_clips.pt` are left for users to try `dkdpose predict`
+with.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
 from dkdpose.devices import describe_machine, set_threads
+from dkdpose.efficiency.flops import stream_macs
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
@@ -43,6 +49,8 @@ from dkdpose.experiments.runs import evaluate_cached, train_cached
 from dkdpose.inference.predict import PredictOutputs, predict
 from dkdpose.inference.viz import draw_people
 from dkdpose.io import make_folder, write_text
+from dkdpose.models.build import build_model_from_checkpoint
+from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,7 @@ class DemoPlan:
     out_dir: Path = Path("runs/demo")
     preset: str = "synthetic_small"
     baseline_config: str = "demo_baseline"  # configs/<name>.yaml (or a path)
+    small_config: str = "demo_baseline_small"
     dkd_config: str = "demo_dkd"
     baseline_clips_config: str = "demo_baseline_clips"
     overrides: list[str] = field(default_factory=list)
@@ -79,17 +88,23 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
     with clock("train baseline") as step:
         baseline_pt, step.reused = train_published(
             _config(plan, plan.baseline_config, []), out / "train_baseline", out / "baseline.pt")  # fmt: skip
-    init_p = f"model.init_initializer={baseline_pt}"
-    init = [init_p, f"model.init_encoder={baseline_pt}"]
+    with clock("train small baseline (F)") as step:
+        small_cfg = _config(plan, plan.small_config, [])
+        small_run = out / "train_baseline_small"
+        small_pt, step.reused = train_published(small_cfg, small_run, out / "baseline_small.pt")
     with clock("train DKD") as step:
+        init = [f"model.init_initializer={baseline_pt}", f"model.init_encoder={small_pt}"]
         dkd_cfg = _config(plan, plan.dkd_config, init)
         dkd_pt, step.reused = train_published(dkd_cfg, out / "train_dkd", out / "dkd.pt")
-    with clock("train baseline on DKD's clips") as step:
-        clips_cfg = _config(plan, plan.baseline_clips_config, [init_p])  # the whole baseline from stage 1
+    with clock("train small baseline on DKD's clips") as step:
+        # the whole single-frame network of F's size from F's stage 1
+        clips_cfg = _config(plan, plan.baseline_clips_config, [f"model.init_initializer={small_pt}"])
         clips_pt, step.reused = train_published(
             clips_cfg, out / "train_baseline_clips", out / "baseline_clips.pt")  # fmt: skip
     scores = {}
-    for name, pt in (("baseline", baseline_pt), ("baseline_clips", clips_pt), ("dkd", dkd_pt)):
+    models = (("baseline", baseline_pt), ("baseline_small", small_pt), ("baseline_clips", clips_pt),
+              ("dkd", dkd_pt))  # fmt: skip
+    for name, pt in models:
         with clock(f"eval {name}") as step:
             scores[name], step.reused = evaluate_cached(
                 pt, "penn_action", plan.data_dir, out / f"eval_{name}"
@@ -99,10 +114,12 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
         pred = predict_demo_video(dkd_pt, video, out / "predict")
         strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
     machine = describe_machine(dkd_cfg.train.device)
-    report = write_report(out, data, scores, video, strip, clock.table(), machine)
+    macs = macs_per_frame(dict(models), dkd_cfg.data.input_size)
+    report = write_report(out, data, scores, video, strip, clock.table(), machine, macs)
     log.info("demo: report in %s", report)
     return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt),
-            "baseline_clips": str(clips_pt), "scores": scores, "seconds": clock.seconds}  # fmt: skip
+            "baseline_small": str(small_pt), "baseline_clips": str(clips_pt), "scores": scores,
+            "seconds": clock.seconds}  # fmt: skip
 
 
 @dataclass
@@ -181,6 +198,17 @@ def write_frame_strip(record, person: dict, path: Path, count: int = 6) -> Path:
     return path
 
 
+def macs_per_frame(weights: dict[str, Path], size: int) -> str:
+    """"name X G, ...": multiply-adds per frame after the first of each checkpoint's stream at `size` x `size`
+    (and frame 1's where it costs more: DKD runs P there)."""
+    parts = []
+    for name, path in weights.items():
+        first, later = stream_macs(build_model_from_checkpoint(load_checkpoint(path)).eval(), size)
+        extra = f" (frame 1: {first / 1e9:.3f} G)" if first > later else ""
+        parts.append(f"{name} {later / 1e9:.3f} G{extra}")
+    return ", ".join(parts)
+
+
 def score_table(scores: dict) -> str:
     """Markdown: one row per model and normalization, the seven groups, Mean, and the jitter columns."""
     groups = GROUP_COLUMNS
@@ -197,7 +225,7 @@ def score_table(scores: dict) -> str:
 def footing_table(scores: dict) -> str:
     """Markdown: DKD minus each baseline, PCK pooled over joints, with the paired-bootstrap 95% interval."""
     lines = ["| comparison | torso | 95% interval | person | 95% interval |", "|---|---:|---|---:|---|"]
-    for ref in ("baseline_clips", "baseline"):
+    for ref in ("baseline_clips", "baseline_small", "baseline"):
         c = comparison(scores[ref]["score"], scores["dkd"]["score"])
         cells = [f"{c[n]:+.1f} | {c[n + '_ci95'][0]:+.1f} .. {c[n + '_ci95'][1]:+.1f}"
                  for n in ("torso", "person")]  # fmt: skip
@@ -206,11 +234,12 @@ def footing_table(scores: dict) -> str:
 
 
 def write_report(
-    out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str, machine: str
+    out: Path, data: SynthResult, scores: dict, record, strip: Path, timing: str, machine: str, macs: str
 ) -> Path:
     """runs/demo/report.md: what ran, the PCK table with jitter, the curves, a frame strip, the time taken.
 
-    machine: `devices.describe_machine` (the figures depend on the CPU model by about a point).
+    machine: `devices.describe_machine` (the figures depend on the CPU model by about a point); macs:
+    `macs_per_frame`.
     """
     card = data.card
     text = f"""# dkdpose demo
@@ -218,9 +247,12 @@ def write_report(
 Machine: {machine}; Python {platform.python_version()}.
 Data: `{data.out}` (synthetic, Penn Action layout): {card.get("videos")} videos, {card.get("frames")} frames;
 test split scored with the protocol of `docs/protocol.md` (PCK@0.2, single scale, no flip).
-Models: `baseline.pt` (single-frame network, stage 1, `configs/demo_baseline.yaml`), `dkd.pt` (DKD with P and
-F initialized from it, trained by Algorithm 1, `configs/demo_dkd.yaml`) and `baseline_clips.pt` (the baseline
-trained further on DKD's clips, steps and optimizer, `configs/demo_baseline_clips.yaml`).
+Models: `baseline.pt` (the single-frame ResNet-18 network, stage 1, `configs/demo_baseline.yaml`; DKD's P),
+`baseline_small.pt` (the single-frame MobileNetV3 network, stage 1, `configs/demo_baseline_small.yaml`; DKD's
+F starts from it), `dkd.pt` (DKD: P from `baseline.pt` on frame 1, kept fixed; the MobileNetV3 F with the
+distilled kernels on every frame; trained by Algorithm 1, `configs/demo_dkd.yaml`) and `baseline_clips.pt`
+(`baseline_small.pt` trained further on DKD's clips, steps and optimizer, `configs/demo_baseline_clips.yaml`).
+Multiply-adds per frame at this input size: {macs}.
 
 ## PCK@0.2 on the test split
 
@@ -230,13 +262,16 @@ Accel. error: mean joint acceleration error against the ground truth (lower = st
 
 ## DKD against the baselines (paired bootstrap over the test videos)
 
-PCK pooled over all joints; `baseline_clips` is the comparison on the same footing (same start, clips, steps).
+PCK pooled over all joints. `baseline_clips` is the single-frame network of F's size on the same footing
+(same start as F, clips, steps); `baseline_small` is the same network after stage 1 only; `baseline` is the
+ResNet-18 network (DKD's P) run on every frame.
 
 {footing_table(scores)}
 
 ## PCK vs alpha (torso)
 
-Baseline: ![baseline](eval_baseline/pck_torso.png) Baseline on DKD's clips:
+Baseline (ResNet-18): ![baseline](eval_baseline/pck_torso.png) MobileNetV3:
+![baseline_small](eval_baseline_small/pck_torso.png) MobileNetV3 on DKD's clips:
 ![baseline_clips](eval_baseline_clips/pck_torso.png) DKD: ![dkd](eval_dkd/pck_torso.png)
 
 ## DKD on test video {record.video_id} (`predict/overlay.mp4`)
