@@ -217,7 +217,7 @@ def test_gpu_config_is_the_paper_scale_table_on_one_footing(tmp_path):
     plan = load_plan(ROOT / "configs/ablation_gpu.yaml", tmp_path)
     runs = select(plan, None)
     table = {"baseline_r18", "baseline_r50", "dkd_r18", "dkd_r18_no_tat", "dkd_r18_no_pkd", "dkd_r18_sat",
-             "dkd_r18_lstm"}  # fmt: skip
+             "dkd_r18_lstm", "dkd_r18_pooled_first_static_prior"}  # fmt: skip
     assert set(plan.variants) == table
     assert {r.cfg.train.batch_size * r.cfg.data.clip_length for r in runs} == {40}
     assert {(r.cfg.train.epochs, r.cfg.train.steps_per_epoch) for r in runs} == {(16, 40)}
