@@ -479,9 +479,12 @@ def test_temporal_average_probe_refuses_bad_input_in_one_line(tmp_path, capsys):
     root = tmp_path / "root"
     write_fake_penn_action(root)
     weights = str(tiny_checkpoint(tmp_path / "baseline.pt", name="baseline_r18"))  # no config: no val videos
+    other = str(tiny_checkpoint(tmp_path / "jhmdb.pt", name="baseline_r18", joint_set="sub_jhmdb"))
     for args, word in ((["--weights-previous", "0,1"], "[0, 1)"), (["--weights-previous", "nan"], "[0, 1)"),
                        (["--weights-previous", "0,x"], "numbers"), (["--videos", "val"], "validation"),
-                       (["--weights", str(tmp_path / "missing.pt")], "missing.pt")):  # fmt: skip
+                       (["--weights", str(tmp_path / "missing.pt")], "missing.pt"),
+                       (["--weights", other], "sub_jhmdb"),  # a checkpoint of another joint set
+                       (["--root", str(tmp_path / "nowhere")], "nowhere")):  # fmt: skip
         argv = ["--weights", weights, "--root", str(root), "--videos", "test", *args]
         assert tool.main(argv) == 2
         err = capsys.readouterr().err.strip()

@@ -41,7 +41,8 @@ from dkdpose.data.readers import read_records
 from dkdpose.data.synthetic.generate import SynthResult, generate_dataset
 from dkdpose.data.synthetic.presets import preset_path, synth_options
 from dkdpose.devices import describe_machine, set_threads
-from dkdpose.efficiency.flops import stream_macs
+from dkdpose.efficiency.flops import model_flops
+from dkdpose.efficiency.latency import model_spec
 from dkdpose.errors import InputError
 from dkdpose.evaluation.compare import comparison
 from dkdpose.evaluation.report import GROUP_COLUMNS, fmt_value
@@ -49,8 +50,6 @@ from dkdpose.experiments.runs import evaluate_cached, train_cached
 from dkdpose.inference.predict import PredictOutputs, predict
 from dkdpose.inference.viz import draw_people
 from dkdpose.io import make_folder, write_text
-from dkdpose.models.build import build_model_from_checkpoint
-from dkdpose.models.weights import load_checkpoint
 from dkdpose.skeleton import get_joint_set
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def run_demo(plan: DemoPlan | None = None) -> dict:
         pred = predict_demo_video(dkd_pt, video, out / "predict")
         strip = write_frame_strip(video, pred["people"][0], out / "frame_strip.png")
     machine = describe_machine(dkd_cfg.train.device)
-    macs = macs_per_frame(dict(models), dkd_cfg.data.input_size)
+    macs = macs_per_frame(dict(models))
     report = write_report(out, data, scores, video, strip, clock.table(), machine, macs)
     log.info("demo: report in %s", report)
     return {"report": str(report), "dkd": str(dkd_pt), "baseline": str(baseline_pt),
@@ -198,14 +197,17 @@ def write_frame_strip(record, person: dict, path: Path, count: int = 6) -> Path:
     return path
 
 
-def macs_per_frame(weights: dict[str, Path], size: int) -> str:
-    """"name X G, ...": multiply-adds per frame after the first of each checkpoint's stream at `size` x `size`
-    (and frame 1's where it costs more: DKD runs P there)."""
+def macs_per_frame(weights: dict[str, Path]) -> str:
+    """"name X G, ...": multiply-adds per frame after the first of each checkpoint's stream at its training
+    input size (and frame 1's where it costs more: DKD runs P there), counted as `dkdpose bench --flops`
+    does."""
     parts = []
     for name, path in weights.items():
-        first, later = stream_macs(build_model_from_checkpoint(load_checkpoint(path)).eval(), size)
-        extra = f" (frame 1: {first / 1e9:.3f} G)" if first > later else ""
-        parts.append(f"{name} {later / 1e9:.3f} G{extra}")
+        spec = model_spec(str(path), 0)  # a checkpoint: its model, options and input size
+        row = model_flops(spec.name, spec.size, spec.num_joints, **spec.kwargs)
+        first, later = row["gmacs_first_frame"], row["gmacs_per_frame"]
+        extra = f" (frame 1: {first:.3f} G)" if first > later else ""
+        parts.append(f"{name} {later:.3f} G{extra}")
     return ", ".join(parts)
 
 
